@@ -1,0 +1,265 @@
+"""The heart of minigan: the graph of Functions and reverse-mode backprop.
+
+Every differentiable op is a :class:`Function` with two methods:
+
+- ``forward(*arrays) -> array`` computes the result on raw NumPy/CuPy arrays;
+- ``backward(grad_output) -> grads`` turns the gradient of the output into gradients of the
+  inputs, using *Tensor* ops, so that backprop through backprop (``create_graph=True``)
+  gives second derivatives for free.
+
+Calling a Function on Tensors runs ``forward`` and, when some input requires a gradient,
+records the Function as the ``creator`` of the output: the graph is the chain of creators.
+:func:`backward` walks that graph from the output to the leaves in reverse topological
+order (with a loop, never recursion), calling each ``backward`` once with the sum of the
+gradients that reached it (the multivariate chain rule).
+"""
+from __future__ import annotations
+
+import contextlib
+
+from . import backend
+
+_grad_enabled = True  # the one global switch: record graphs or not
+
+
+def is_grad_enabled() -> bool:
+    """True when ops record the graph for backprop."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def _grad_mode(enabled: bool):
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, enabled
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def no_grad():
+    """Context manager (or decorator) in which ops record no graph: for evaluation and updates."""
+    return _grad_mode(False)
+
+
+def enable_grad():
+    """Context manager (or decorator) that turns graph recording back on inside ``no_grad``."""
+    return _grad_mode(True)
+
+
+class Function:
+    """One differentiable op. Subclasses define ``forward`` and ``backward``.
+
+    Class attributes say what ``backward`` needs, so nothing else is kept alive:
+
+    - ``save_inputs``: indices of inputs whose values backward reads (``self.saved_input(i)``);
+    - ``save_output``: True if backward reads the output (``self.saved_output()``).
+
+    Other values ``forward`` stores on ``self`` (masks, shapes, parameters) are constants
+    for backward. All of it is freed once backward has run, unless ``retain_graph``.
+    """
+
+    save_inputs: tuple = ()
+    save_output: bool = False
+
+    def __call__(self, *inputs):
+        arrays = [t.data for t in inputs]
+        if len(arrays) > 1:
+            backend.check_same_device(self.name, arrays)
+        out = self.forward(*arrays)
+        record = _grad_enabled and any(t.requires_grad for t in inputs)
+        if not record:
+            return Tensor(out)
+        self.parents = tuple(t._node() for t in inputs)
+        self.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        self.saved = {i: (inputs[i].data, self.parents[i]) for i in self.save_inputs}
+        if self.save_output:
+            self.saved["out"] = out
+        return Tensor(out, requires_grad=True, creator=self)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def forward(self, *arrays):
+        raise NotImplementedError(f"{self.name}.forward")
+
+    def backward(self, grad_output):
+        raise NotImplementedError(f"{self.name}.backward")
+
+    # -- saved values, as Tensors that lead back into the graph ------------------------
+    def saved_input(self, i: int) -> "Tensor":
+        """Input ``i`` as a Tensor whose creator is the input's own creator (so it is differentiable)."""
+        data, parent = self._saved()[i]
+        if isinstance(parent, Tensor):  # a leaf: hand back the leaf itself
+            return parent
+        return Tensor(data, requires_grad=parent is not None, creator=parent)
+
+    def saved_output(self) -> "Tensor":
+        """The output as a Tensor created by this Function (so it is differentiable)."""
+        return Tensor(self._saved()["out"], requires_grad=True, creator=self)
+
+    def _saved(self):
+        if self.saved is None:
+            raise RuntimeError(
+                f"{self.name}: trying to backward through the graph a second time, but its saved "
+                "values were freed after the first backward. Pass retain_graph=True to the first "
+                "backward (or minigan.grad) to keep them.")
+        return self.saved
+
+    def release(self) -> None:
+        """Free what backward needed; a second backward through this node raises."""
+        parents = self.parents
+        self.__dict__.clear()
+        self.parents, self.saved, self.released = parents, None, True
+
+    released = False
+
+
+def _parents(node):
+    return node.parents if isinstance(node, Function) else ()
+
+
+def _topological_order(roots):
+    """Nodes reachable from ``roots``, each after all its parents (iterative post-order DFS)."""
+    order, visited = [], set()
+    stack = [(root, False) for root in roots]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        if getattr(node, "released", False):
+            node._saved()  # raises the retain_graph error
+        visited.add(id(node))
+        stack.append((node, True))
+        stack.extend((p, False) for p in _parents(node) if p is not None and id(p) not in visited)
+    return order
+
+
+def _nodes_to_expand(order, targets):
+    """The ids of Functions whose backward leads to some target (the others are skipped)."""
+    reach = {id(t) for t in targets}  # nodes that are, or lead back to, a target
+    expand = set()
+    for node in order:  # parents come first, so one pass suffices
+        if any(p is not None and id(p) in reach for p in _parents(node)):
+            expand.add(id(node))
+            reach.add(id(node))
+    return expand
+
+
+def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
+    """Propagate ``root_grads`` from ``roots`` back through the graph.
+
+    Returns ``{id(target): gradient}`` for the target nodes; when ``targets`` is None every
+    leaf is a target and its gradient is accumulated into ``leaf.grad`` instead.
+    """
+    order = _topological_order(roots)
+    expand = None if targets is None else _nodes_to_expand(order, targets)
+    target_ids = set() if targets is None else {id(t) for t in targets}
+    grads, found, fresh = {}, {}, set()
+    for node, g in zip(roots, root_grads):
+        grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
+    with _grad_mode(create_graph):
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if id(node) in target_ids:
+                found[id(node)] = g
+            if isinstance(node, Tensor):  # a leaf
+                if targets is None:
+                    _accumulate(node, g, fresh, create_graph)
+                continue
+            if expand is not None and id(node) not in expand:
+                continue
+            grads_in = node.backward(g)
+            if not isinstance(grads_in, tuple):
+                grads_in = (grads_in,)
+            for parent, gx in zip(node.parents, grads_in):
+                if parent is None or gx is None:
+                    continue
+                key = id(parent)
+                grads[key] = gx if key not in grads else grads[key] + gx
+            if not retain_graph:
+                node.release()
+    return found
+
+
+def _accumulate(leaf, g, fresh, create_graph):
+    """leaf.grad += g. A gradient array that is a view, or already handed to another leaf,
+    is copied first, so that no two ``.grad`` share memory."""
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + g
+        return
+    if not create_graph and (id(g) in fresh or g.data.base is not None):
+        g = Tensor(g.data.copy())
+    fresh.add(id(g))
+    leaf.grad = g
+
+
+def _seed_gradient(output, grad):
+    """The gradient that starts backprop at ``output``: 1 for a scalar, else ``grad``."""
+    if not output.requires_grad:
+        raise RuntimeError("backward: the output does not require grad (no input of the graph "
+                           "has requires_grad=True, or it was computed under no_grad)")
+    if grad is None:
+        if output.data.size != 1:
+            raise RuntimeError(f"backward: grad can be created implicitly only for a scalar output, "
+                               f"got shape {output.shape}; pass grad= of the same shape")
+        return Tensor(backend.array_module(output.data).ones_like(output.data))
+    if not isinstance(grad, Tensor):
+        raise TypeError(f"backward: grad must be a Tensor, got {type(grad).__name__}")
+    if grad.shape != output.shape:
+        raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {output.shape}")
+    return grad
+
+
+def backward(output, grad=None, retain_graph=False, create_graph=False) -> None:
+    """Accumulate d(output)/d(leaf) into ``leaf.grad`` for every leaf with ``requires_grad``.
+
+    ``grad`` is the upstream gradient (needed when ``output`` is not a scalar);
+    ``retain_graph`` keeps the saved values for another backward; ``create_graph`` records
+    the backward pass itself, so the gradients can be differentiated again.
+    """
+    seed = _seed_gradient(output, grad)
+    _run_backward([output._node()], [seed], None, retain_graph or create_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None, allow_unused=False):
+    """Gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` is not touched).
+
+    Like ``torch.autograd.grad``: ``outputs`` and ``inputs`` are Tensors or sequences of them;
+    ``grad_outputs`` weights each output (required for non-scalar outputs). With
+    ``create_graph=True`` the result is differentiable, which is how WGAN-GP penalises the
+    gradient norm. An input the outputs do not depend on raises, unless ``allow_unused``
+    (then its gradient is None).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = [_seed_gradient(o, g) for o, g in zip(outputs, grad_outputs)]
+    targets = [t._node() for t in inputs]
+    found = _run_backward([o._node() for o in outputs], seeds, targets, retain_graph, create_graph)
+    result = []
+    for i, node in enumerate(targets):
+        g = found.get(id(node))
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} (shape {inputs[i].shape}) was not used to compute "
+                               "the outputs; pass allow_unused=True to get None for it")
+        result.append(g)
+    return tuple(result)
+
+
+from .tensor import Tensor  # noqa: E402  (Tensor's ops are Functions; Functions make Tensors)

@@ -1,0 +1,14 @@
+"""Every differentiable op, one file per family (read them in this order):
+
+elementwise, shape, reduce, linalg, activation, conv, norm, loss.
+"""
+from .elementwise import (abs, add, astype, clip, compare, div, exp, log, maximum, minimum, mul,
+                          neg, pow, sqrt, sub, to_device, where)
+from .shape import (broadcast_to, concatenate, flatten, getitem, pad, permute, reshape, squeeze,
+                    stack, sum_to, transpose, unsqueeze)
+from .reduce import logsumexp, max, mean, min, sum, var
+from .linalg import linear, matmul
+from .activation import leaky_relu, log_softmax, logsigmoid, relu, sigmoid, softmax, softplus, tanh
+from .conv import conv2d, conv_transpose2d
+from .norm import batch_norm, dropout
+from .loss import binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, mse_loss

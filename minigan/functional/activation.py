@@ -1,0 +1,156 @@
+"""Activations. Each is written so that it cannot overflow for any finite float input."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from .elementwise import exp
+from .reduce import normalize_axes
+from .reduce import sum as _sum
+
+
+def _check(op: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
+
+
+class ReLU(Function):
+    def forward(self, x):
+        self.positive = x > 0  # one byte per element is all backward needs
+        return x * self.positive
+
+    def backward(self, gy):  # 1 for x > 0, else 0 (0 at the kink, as PyTorch)
+        return gy * Tensor(self.positive)
+
+
+class LeakyReLU(Function):
+    def __init__(self, negative_slope):
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        self.positive = x > 0
+        return backend.array_module(x).where(self.positive, x, x * self.negative_slope)
+
+    def backward(self, gy):  # 1 for x > 0, else negative_slope
+        xp = backend.array_module(self.positive)
+        slope = xp.where(self.positive, 1, self.negative_slope).astype(gy.dtype)
+        return gy * Tensor(slope)
+
+
+class Sigmoid(Function):
+    save_output = True
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        e = xp.exp(-xp.abs(x))  # never overflows
+        return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+    def backward(self, gy):  # sigma' = sigma (1 - sigma)
+        y = self.saved_output()
+        return gy * y * (1.0 - y)
+
+
+class Tanh(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.array_module(x).tanh(x)
+
+    def backward(self, gy):  # tanh' = 1 - tanh^2
+        y = self.saved_output()
+        return gy * (1.0 - y * y)
+
+
+class Softplus(Function):
+    save_inputs = (0,)
+
+    def forward(self, x):
+        return backend.array_module(x).logaddexp(0, x)  # log(1 + e^x) without overflow
+
+    def backward(self, gy):  # softplus' = sigmoid
+        return gy * sigmoid(self.saved_input(0))
+
+
+class Softmax(Function):
+    save_output = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        return e / e.sum(axis=self.axis, keepdims=True)
+
+    def backward(self, gy):  # dx = y * (gy - sum(gy * y))
+        y = self.saved_output()
+        return y * (gy - _sum(gy * y, self.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    save_output = True
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+
+    def backward(self, gy):  # dx = gy - softmax(x) * sum(gy)
+        return gy - exp(self.saved_output()) * _sum(gy, self.axis, keepdims=True)
+
+
+def relu(x: Tensor) -> Tensor:
+    """max(x, 0)."""
+    _check("relu", x)
+    return ReLU()(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    _check("leaky_relu", x)
+    return LeakyReLU(negative_slope)(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """1 / (1 + e^-x)."""
+    _check("sigmoid", x)
+    return Sigmoid()(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent."""
+    _check("tanh", x)
+    return Tanh()(x)
+
+
+def softplus(x: Tensor) -> Tensor:
+    """log(1 + e^x), a smooth relu."""
+    _check("softplus", x)
+    return Softplus()(x)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), exact for large |x|."""
+    _check("logsigmoid", x)
+    return -softplus(-x)
+
+
+def _axis(op: str, x: Tensor, axis: int) -> int:
+    return normalize_axes(op, axis, x.ndim)[0]
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """e^x / sum(e^x) along ``axis``."""
+    _check("softmax", x)
+    return Softmax(_axis("softmax", x, axis))(x)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along ``axis``."""
+    _check("log_softmax", x)
+    return LogSoftmax(_axis("log_softmax", x, axis))(x)

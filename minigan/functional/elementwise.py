@@ -1,0 +1,359 @@
+"""Elementwise ops, with NumPy broadcasting.
+
+For ``y = f(a, b)`` with broadcasting, each input's gradient is the local derivative times
+the upstream gradient, summed back to the input's shape with :func:`sum_to` (an input
+value broadcast to many outputs collects all their gradients).
+"""
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import DEFAULT_DTYPE, Tensor
+from .shape import sum_to
+
+
+# -- operands -------------------------------------------------------------------------------
+def _constant(value, dtype, device) -> Tensor:
+    """A Python number as a 0-d constant tensor, made on ``device`` (no host transfer)."""
+    return Tensor(backend.Device(device).xp.full((), value, dtype=dtype))
+
+
+def operands(op: str, a, b):
+    """Two Tensors of one float dtype (or bool/int) from Tensors and Python numbers.
+
+    A Python number takes the tensor's dtype (so ``x * 2.0`` stays float32); an integer
+    tensor next to a float one is cast to the float dtype; two float dtypes must agree.
+    """
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
+    for v in (a, b):
+        if not isinstance(v, (Tensor, numbers.Number)):
+            raise TypeError(f"{op}: expected a Tensor or a Python number, got {type(v).__name__}")
+    if not isinstance(a, Tensor):
+        return _constant(a, _dtype_for(b, a), b.device), _as_float_if(b, a)
+    if not isinstance(b, Tensor):
+        return _as_float_if(a, b), _constant(b, _dtype_for(a, b), a.device)
+    fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
+    if fa and fb and a.dtype != b.dtype:
+        raise TypeError(f"{op}: dtypes differ, {a.dtype} and {b.dtype}; cast one with .astype()")
+    if fa and b.dtype.kind in "iu":
+        b = Tensor(b.data.astype(a.dtype))
+    elif fb and a.dtype.kind in "iu":
+        a = Tensor(a.data.astype(b.dtype))
+    return a, b
+
+
+def _dtype_for(t: Tensor, number):
+    if t.dtype.kind == "f":
+        return t.dtype
+    return DEFAULT_DTYPE if isinstance(number, float) else t.dtype
+
+
+def _as_float_if(t: Tensor, number) -> Tensor:
+    return Tensor(t.data.astype(DEFAULT_DTYPE)) if isinstance(number, float) and t.dtype.kind != "f" else t
+
+
+def _unary_check(op: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+
+
+# -- arithmetic -----------------------------------------------------------------------------
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, gy):  # d(a+b)/da = d(a+b)/db = 1
+        return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, gy):  # d(a-b)/da = 1, d(a-b)/db = -1
+        gb = -sum_to(gy, self.shapes[1]) if self.needs_input_grad[1] else None
+        return sum_to(gy, self.shapes[0]), gb
+
+
+class Mul(Function):
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        return a * b
+
+    def backward(self, gy):  # d(ab)/da = b, d(ab)/db = a
+        a, b = self.saved_input(0), self.saved_input(1)
+        ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    save_inputs = (0, 1)
+    save_output = True
+
+    def forward(self, a, b):
+        return a / b
+
+    def backward(self, gy):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -(1/b) * y
+        a, b = self.saved_input(0), self.saved_input(1)
+        g_over_b = gy / b
+        ga = sum_to(g_over_b, a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(-g_over_b * self.saved_output(), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, gy):
+        return -gy
+
+
+class Pow(Function):
+    save_inputs = (0, 1)
+    save_output = True
+
+    def forward(self, x, p):
+        return x ** p
+
+    def backward(self, gy):  # d(x^p)/dx = p x^(p-1), d(x^p)/dp = x^p log x
+        x, p = self.saved_input(0), self.saved_input(1)
+        gx = sum_to(gy * p * x ** (p - 1), x.shape) if self.needs_input_grad[0] else None
+        gp = sum_to(gy * self.saved_output() * log(x), p.shape) if self.needs_input_grad[1] else None
+        return gx, gp
+
+
+def add(a, b) -> Tensor:
+    """a + b, broadcasting."""
+    return Add()(*operands("add", a, b))
+
+
+def sub(a, b) -> Tensor:
+    """a - b, broadcasting."""
+    return Sub()(*operands("sub", a, b))
+
+
+def mul(a, b) -> Tensor:
+    """a * b, broadcasting."""
+    return Mul()(*operands("mul", a, b))
+
+
+def div(a, b) -> Tensor:
+    """a / b, broadcasting."""
+    return Div()(*operands("div", a, b))
+
+
+def neg(x: Tensor) -> Tensor:
+    """-x."""
+    _unary_check("neg", x)
+    return Neg()(x)
+
+
+def pow(x, p) -> Tensor:
+    """x ** p for a tensor or number ``p`` (differentiable in both)."""
+    return Pow()(*operands("pow", x, p))
+
+
+# -- functions of one variable ------------------------------------------------------------------
+class Exp(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.array_module(x).exp(x)
+
+    def backward(self, gy):  # d(e^x)/dx = e^x = y
+        return gy * self.saved_output()
+
+
+class Log(Function):
+    save_inputs = (0,)
+
+    def forward(self, x):
+        return backend.array_module(x).log(x)
+
+    def backward(self, gy):  # d(log x)/dx = 1/x
+        return gy / self.saved_input(0)
+
+
+class Sqrt(Function):
+    save_output = True
+
+    def forward(self, x):
+        return backend.array_module(x).sqrt(x)
+
+    def backward(self, gy):  # d(sqrt x)/dx = 1 / (2 sqrt x) = 1 / (2y)
+        return gy / (2.0 * self.saved_output())
+
+
+class Abs(Function):
+    def forward(self, x):
+        xp = backend.array_module(x)
+        self.sign = xp.sign(x)  # 0 at x = 0: the subgradient PyTorch picks
+        return xp.abs(x)
+
+    def backward(self, gy):  # d|x|/dx = sign(x)
+        return gy * Tensor(self.sign)
+
+
+class Clip(Function):
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        low = -np.inf if self.low is None else self.low
+        high = np.inf if self.high is None else self.high
+        self.inside = (x >= low) & (x <= high)  # the bounds themselves pass the gradient, as in PyTorch
+        return xp.clip(x, low, high)
+
+    def backward(self, gy):  # 1 inside [low, high], 0 outside
+        return gy * Tensor(self.inside)
+
+
+def exp(x: Tensor) -> Tensor:
+    """e^x."""
+    _unary_check("exp", x)
+    return Exp()(x)
+
+
+def log(x: Tensor) -> Tensor:
+    """Natural logarithm."""
+    _unary_check("log", x)
+    return Log()(x)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Square root."""
+    _unary_check("sqrt", x)
+    return Sqrt()(x)
+
+
+def abs(x: Tensor) -> Tensor:
+    """|x| (gradient 0 at 0)."""
+    _unary_check("abs", x)
+    return Abs()(x)
+
+
+def clip(x: Tensor, min=None, max=None) -> Tensor:
+    """x limited to [min, max] (either may be None)."""
+    _unary_check("clip", x)
+    if min is not None and max is not None and min > max:
+        raise ValueError(f"clip: min {min} is larger than max {max}")
+    return Clip(min, max)(x)
+
+
+# -- choosing between two tensors ----------------------------------------------------------------
+class Maximum(Function):
+    def __init__(self, pick_larger: bool):
+        self.pick_larger = pick_larger
+
+    def forward(self, a, b):
+        xp = backend.array_module(a)
+        self.shapes = a.shape, b.shape
+        wins = (a > b) if self.pick_larger else (a < b)
+        # share of the gradient that goes to a: 1 where a wins, 1/2 on ties (as PyTorch)
+        self.share_a = xp.where(a == b, 0.5, wins).astype(np.result_type(a.dtype, b.dtype))
+        return xp.maximum(a, b) if self.pick_larger else xp.minimum(a, b)
+
+    def backward(self, gy):
+        share_a = Tensor(self.share_a)
+        ga = sum_to(gy * share_a, self.shapes[0]) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * (1.0 - share_a), self.shapes[1]) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def maximum(a, b) -> Tensor:
+    """Elementwise larger of a and b (ties split the gradient evenly)."""
+    return Maximum(True)(*operands("maximum", a, b))
+
+
+def minimum(a, b) -> Tensor:
+    """Elementwise smaller of a and b (ties split the gradient evenly)."""
+    return Maximum(False)(*operands("minimum", a, b))
+
+
+class Where(Function):
+    def __init__(self, condition):
+        self.condition = condition
+
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return backend.array_module(a).where(self.condition, a, b)
+
+    def backward(self, gy):  # the gradient goes to whichever input was picked
+        cond = Tensor(self.condition)
+        ga = sum_to(gy * cond, self.shapes[0]) if self.needs_input_grad[0] else None
+        gb = sum_to(gy * Tensor(~self.condition), self.shapes[1]) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def where(condition, a, b) -> Tensor:
+    """``a`` where ``condition`` is true, else ``b`` (condition: a bool Tensor; broadcasting)."""
+    if not isinstance(condition, Tensor) or condition.dtype != np.bool_:
+        raise TypeError(f"where: condition must be a bool Tensor, got "
+                        f"{getattr(condition, 'dtype', type(condition).__name__)}")
+    a, b = operands("where", a, b)
+    backend.check_same_device("where", [condition.data, a.data, b.data])
+    return Where(condition.data)(a, b)
+
+
+def compare(op: str, a, b) -> Tensor:
+    """Elementwise comparison ``lt le gt ge eq ne``: a bool tensor outside the graph."""
+    a, b = operands(op, a, b)
+    backend.check_same_device(op, [a.data, b.data])
+    return Tensor(getattr(operator, op)(a.data, b.data))
+
+
+# -- conversions ---------------------------------------------------------------------------------
+class Cast(Function):
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.input_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return astype(gy, self.input_dtype)
+
+
+def astype(x: Tensor, dtype) -> Tensor:
+    """``x`` as ``dtype``; differentiable between float dtypes, a constant otherwise."""
+    _unary_check("astype", x)
+    dtype = np.dtype(dtype)
+    if dtype == x.dtype:
+        return x
+    if dtype.kind != "f":
+        return Tensor(x.data.astype(dtype))
+    return Cast(dtype)(x)
+
+
+class ToDevice(Function):
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return to_device(gy, self.source)
+
+
+def to_device(x: Tensor, device) -> Tensor:
+    """``x`` copied to ``device`` (differentiable: the gradient travels back)."""
+    _unary_check("to", x)
+    device = backend.Device(device)
+    if device == x.device:
+        return x
+    return ToDevice(device)(x)

@@ -1,0 +1,56 @@
+"""Matrix products: ``matmul`` (batched, broadcasting) and ``linear`` (PyTorch's layer op)."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from .shape import squeeze, sum_to, transpose, unsqueeze
+
+
+def _mT(t: Tensor) -> Tensor:
+    """Swap the last two axes: the matrix transpose of every matrix in a batch."""
+    return transpose(t, -1, -2)
+
+
+class MatMul(Function):
+    save_inputs = (0, 1)
+
+    def forward(self, a, b):
+        return backend.array_module(a).matmul(a, b)
+
+    def backward(self, gy):  # Y = A B: dA = dY B^T, dB = A^T dY (summed over broadcast batches)
+        a, b = self.saved_input(0), self.saved_input(1)
+        ga = sum_to(matmul(gy, _mT(b)), a.shape) if self.needs_input_grad[0] else None
+        gb = sum_to(matmul(_mT(a), gy), b.shape) if self.needs_input_grad[1] else None
+        return ga, gb
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading axes broadcast."""
+    for t in (a, b):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"matmul: expected Tensors, got {type(t).__name__}")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: dtypes differ, {a.dtype} and {b.dtype}")
+    if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
+        raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match in the inner dimension")
+    if a.ndim == 1:
+        return squeeze(matmul(unsqueeze(a, 0), b), -2)
+    if b.ndim == 1:
+        return squeeze(matmul(a, unsqueeze(b, -1)), -1)
+    return MatMul()(a, b)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
+    """y = x W^T + b, with PyTorch's weight layout: ``weight`` is (out_features, in_features)."""
+    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
+        raise TypeError("linear: x and weight must be Tensors")
+    if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: expected x of shape (..., {weight.shape[-1]}) and weight of shape "
+                         f"(out, in); got x {x.shape}, weight {weight.shape}")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    y = matmul(x, transpose(weight, 0, 1))
+    return y if bias is None else y + bias

@@ -1,0 +1,83 @@
+"""Losses, with ``reduction="mean" | "sum" | "none"`` as in PyTorch."""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from .activation import log_softmax, softplus
+from .elementwise import clip, operands
+from .reduce import mean, sum
+
+
+def _reduce(op: str, loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return mean(loss)
+    if reduction == "sum":
+        return sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _check_pair(op: str, input, target) -> None:
+    for name, t in (("input", input), ("target", target)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input shape {input.shape} and target shape {target.shape} differ")
+
+
+class BinaryCrossEntropy(Function):
+    save_inputs = (0, 1)
+
+    def forward(self, p, t):
+        xp = backend.array_module(p)
+        # PyTorch clamps each log at -100, so p = 0 or 1 gives a finite loss
+        log_p = xp.maximum(xp.log(p), -100)
+        log_1mp = xp.maximum(xp.log1p(-p), -100)
+        return -(t * log_p + (1 - t) * log_1mp)
+
+    def backward(self, gy):  # dl/dp = (p - t) / (p (1 - p)), the denominator kept >= 1e-12
+        p, t = self.saved_input(0), self.saved_input(1)
+        return gy * (p - t) / clip(p * (1.0 - p), 1e-12), None
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """-[t log p + (1 - t) log(1 - p)] for probabilities p = ``input`` in [0, 1]."""
+    _check_pair("binary_cross_entropy", input, target)
+    if target.requires_grad:
+        raise ValueError("binary_cross_entropy: target must not require grad")
+    p, t = operands("binary_cross_entropy", input, target)
+    return _reduce("binary_cross_entropy", BinaryCrossEntropy()(p, t), reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """BCE of sigmoid(z) for logits z = ``input``: softplus(z) - t z, exact for any |z|."""
+    _check_pair("binary_cross_entropy_with_logits", input, target)
+    z, t = operands("binary_cross_entropy_with_logits", input, target)
+    return _reduce("binary_cross_entropy_with_logits", softplus(z) - z * t, reduction)
+
+
+def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """(input - target)^2."""
+    _check_pair("mse_loss", input, target)
+    diff = input - target
+    return _reduce("mse_loss", diff * diff, reduction)
+
+
+def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """-log softmax(input)[target] for logits (N, C) and integer class labels (N,)."""
+    op = "cross_entropy"
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise TypeError(f"{op}: input and target must be Tensors")
+    if input.ndim != 2 or target.shape != (input.shape[0],):
+        raise ValueError(f"{op}: expected logits (N, C) and labels (N,), got {input.shape} and {target.shape}")
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: labels must be integers, got {target.dtype}")
+    backend.check_same_device(op, [input.data, target.data])
+    if target.numel() and not (0 <= int(target.data.min()) and int(target.data.max()) < input.shape[1]):
+        raise ValueError(f"{op}: labels must lie in [0, {input.shape[1]}), got "
+                         f"{int(target.data.min())}..{int(target.data.max())}")
+    rows = backend.array_module(target.data).arange(input.shape[0])
+    picked = log_softmax(input, axis=1)[Tensor(rows), target]
+    return _reduce(op, -picked, reduction)

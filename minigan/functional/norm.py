@@ -1,0 +1,79 @@
+"""Batch normalisation and dropout."""
+from __future__ import annotations
+
+from .. import backend
+from ..tensor import Tensor
+from .reduce import mean
+from .shape import reshape
+
+
+def _channel_view(t: Tensor, ndim: int) -> Tensor:
+    """A per-channel (C,) tensor shaped to broadcast against (N, C) or (N, C, H, W)."""
+    return reshape(t, (1, -1) + (1,) * (ndim - 2))
+
+
+def _check_batch_norm(x, running_mean, running_var, weight, bias):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"batch_norm: x must be a Tensor, got {type(x).__name__}")
+    if x.ndim not in (2, 4):
+        raise ValueError(f"batch_norm: expected x.ndim == 2 (N, C) or 4 (N, C, H, W), got {x.ndim} (shape {x.shape})")
+    channels = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"batch_norm: {name} must have shape ({channels},), got {t.shape} (x shape {x.shape})")
+
+
+def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel: y = (x - mean) / sqrt(var + eps) * weight + bias.
+
+    x is (N, C) or (N, C, H, W); statistics are over every axis but C. In training the batch's
+    own statistics are used and the running ones updated in place, as PyTorch does:
+    running = (1 - momentum) running + momentum * batch, with the *unbiased* batch variance.
+    In evaluation the running statistics are used. Either running tensor may be None.
+    """
+    _check_batch_norm(x, running_mean, running_var, weight, bias)
+    axes = (0,) + tuple(range(2, x.ndim))
+    if training:
+        count = x.numel() // x.shape[1]
+        if count < 2:
+            raise ValueError(f"batch_norm: training needs more than one value per channel, got x of shape {x.shape}")
+        mu = mean(x, axes, keepdims=True)
+        centered = x - mu
+        var = mean(centered * centered, axes, keepdims=True)
+        normalized = centered * (var + eps) ** -0.5
+        _update_running(running_mean, running_var, mu, var, count, momentum)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
+        inv_std = (running_var.detach() + eps) ** -0.5
+        normalized = (x - _channel_view(running_mean.detach(), x.ndim)) * _channel_view(inv_std, x.ndim)
+    if weight is not None:
+        normalized = normalized * _channel_view(weight, x.ndim)
+    if bias is not None:
+        normalized = normalized + _channel_view(bias, x.ndim)
+    return normalized
+
+
+def _update_running(running_mean, running_var, mu, var, count, momentum):
+    """running <- (1 - momentum) running + momentum batch, in place, outside the graph."""
+    if running_mean is not None:
+        running_mean.data *= 1 - momentum
+        running_mean.data += momentum * mu.data.reshape(-1)
+    if running_var is not None:
+        running_var.data *= 1 - momentum
+        running_var.data += (momentum * count / (count - 1)) * var.data.reshape(-1)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"dropout: x must be a Tensor, got {type(x).__name__}")
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    keep = backend.uniform(x.shape, x.dtype, x.device) >= p
+    return x * Tensor(keep.astype(x.dtype) * (1.0 / (1 - p)))  # kept values scaled by 1/(1-p)

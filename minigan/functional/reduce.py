@@ -1,0 +1,137 @@
+"""Reductions over ``axis`` (None: all axes; int or tuple), keeping reduced axes as size 1
+when ``keepdims``. Each backward first restores the reduced axes as size 1, then broadcasts
+the gradient back over them.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+from .elementwise import exp
+from .shape import broadcast_to, reshape
+
+
+def normalize_axes(op: str, axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+    return tuple(sorted({a % ndim for a in axes}))
+
+
+def _kept_shape(shape, axes) -> tuple:
+    """``shape`` with the reduced ``axes`` set to 1 (the keepdims shape)."""
+    return tuple(1 if i in axes else s for i, s in enumerate(shape))
+
+
+def _expand(gy: Tensor, shape, axes) -> Tensor:
+    """The gradient of a reduction, broadcast back to the input's ``shape``."""
+    return broadcast_to(reshape(gy, _kept_shape(shape, axes)), shape)
+
+
+def _check(op: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+
+
+class Sum(Function):
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return x.sum(axis=self.axes, keepdims=self.keepdims)
+
+    def backward(self, gy):  # every summed element gets the gradient of the sum
+        return _expand(gy, self.input_shape, self.axes)
+
+
+def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis``."""
+    _check("sum", x)
+    return Sum(normalize_axes("sum", axis, x.ndim), keepdims)(x)
+
+
+def _count(shape, axes) -> int:
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis``."""
+    _check("mean", x)
+    axes = normalize_axes("mean", axis, x.ndim)
+    return sum(x, axes, keepdims) * (1.0 / _count(x.shape, axes))
+
+
+def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """Variance over ``axis``: sum((x - mean)^2) / (n - ddof)."""
+    _check("var", x)
+    axes = normalize_axes("var", axis, x.ndim)
+    centered = x - mean(x, axes, keepdims=True)
+    return sum(centered * centered, axes, keepdims) * (1.0 / (_count(x.shape, axes) - ddof))
+
+
+class Max(Function):
+    def __init__(self, axes, keepdims, largest):
+        self.axes, self.keepdims, self.largest = axes, keepdims, largest
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        y = x.max(axis=self.axes, keepdims=True) if self.largest else x.min(axis=self.axes, keepdims=True)
+        hits = x == y
+        # ties share the gradient evenly
+        self.share = hits / hits.sum(axis=self.axes, keepdims=True).astype(x.dtype)
+        return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(y.shape) if i not in self.axes))
+
+    def backward(self, gy):  # the gradient goes to the extreme element(s)
+        return _expand(gy, self.input_shape, self.axes) * Tensor(self.share)
+
+
+def _extreme(op: str, x: Tensor, axis, keepdims: bool, largest: bool) -> Tensor:
+    _check(op, x)
+    if x.numel() == 0:
+        raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
+    return Max(normalize_axes(op, axis, x.ndim), keepdims, largest)(x)
+
+
+def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """Largest value over ``axis`` (ties share the gradient evenly)."""
+    return _extreme("max", x, axis, keepdims, True)
+
+
+def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """Smallest value over ``axis`` (ties share the gradient evenly)."""
+    return _extreme("min", x, axis, keepdims, False)
+
+
+class LogSumExp(Function):
+    save_inputs = (0,)
+    save_output = True
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        xp = backend.array_module(x)
+        shift = x.max(axis=self.axes, keepdims=True)
+        shift = xp.where(xp.isfinite(shift), shift, 0)  # all -inf rows stay -inf, without NaN
+        y = xp.log(xp.exp(x - shift).sum(axis=self.axes, keepdims=True)) + shift
+        return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(y.shape) if i not in self.axes))
+
+    def backward(self, gy):  # d/dx log sum e^x = e^(x - y) = softmax(x)
+        x = self.saved_input(0)
+        y = reshape(self.saved_output(), _kept_shape(x.shape, self.axes))
+        return _expand(gy, x.shape, self.axes) * exp(x - y)
+
+
+def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``axis``, computed without overflow."""
+    _check("logsumexp", x)
+    return LogSumExp(normalize_axes("logsumexp", axis, x.ndim), keepdims)(x)

@@ -1,0 +1,287 @@
+"""Shape ops: they move values around without changing them, so each backward moves the
+gradient back. Pairs of adjoints appear throughout: reshape/reshape, permute/permute,
+broadcast_to/sum_to, getitem/scatter, pad/crop, concatenate/split.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..tensor import Tensor
+
+
+def _check_tensor(op: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+
+
+def _normalize_axis(op: str, axis: int, ndim: int) -> int:
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return axis % ndim
+
+
+class Reshape(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, gy):
+        return reshape(gy, self.input_shape)  # same values, old shape
+
+
+def reshape(x: Tensor, shape) -> Tensor:
+    """``x`` with a new shape of the same size (one entry may be -1)."""
+    _check_tensor("reshape", x)
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
+    known = int(np.prod([s for s in shape if s != -1]))
+    if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or \
+            (-1 in shape and (known == 0 or x.numel() % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} into {shape}")
+    if shape == x.shape:
+        return x
+    return Reshape(shape)(x)
+
+
+class Permute(Function):
+    def __init__(self, axes):
+        self.axes = axes
+
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, gy):
+        return permute(gy, tuple(np.argsort(self.axes)))  # the inverse permutation
+
+
+def permute(x: Tensor, axes) -> Tensor:
+    """``x`` with its axes reordered: output axis i is input axis ``axes[i]``."""
+    _check_tensor("permute", x)
+    axes = tuple(_normalize_axis("permute", int(a), x.ndim) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+    return Permute(axes)(x)
+
+
+def transpose(x: Tensor, axis0: int, axis1: int) -> Tensor:
+    """``x`` with two axes swapped (PyTorch's ``transpose``)."""
+    _check_tensor("transpose", x)
+    axes = list(range(x.ndim))
+    a, b = _normalize_axis("transpose", axis0, x.ndim), _normalize_axis("transpose", axis1, x.ndim)
+    axes[a], axes[b] = axes[b], axes[a]
+    return Permute(tuple(axes))(x)
+
+
+class BroadcastTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return backend.array_module(x).broadcast_to(x, self.shape)
+
+    def backward(self, gy):
+        return sum_to(gy, self.input_shape)  # each input value was used by many outputs
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    """``x`` repeated along new leading axes and along its axes of size 1 (a read-only view)."""
+    _check_tensor("broadcast_to", x)
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+        assert np.broadcast_shapes(x.shape, shape) == shape
+    except (ValueError, AssertionError):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    return BroadcastTo(shape)(x)
+
+
+class SumTo(Function):
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        lead = x.ndim - len(self.shape)
+        axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(self.shape) if s == 1 and x.shape[lead + i] != 1)
+        return x.sum(axis=axes, keepdims=True).reshape(self.shape)
+
+    def backward(self, gy):
+        return broadcast_to(gy, self.input_shape)
+
+
+def sum_to(x: Tensor, shape) -> Tensor:
+    """Sum ``x`` down to ``shape``: the adjoint of broadcasting (how broadcast ops backprop)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return SumTo(shape)(x)
+
+
+def squeeze(x: Tensor, axis=None) -> Tensor:
+    """``x`` without its axes of size 1 (only ``axis``, if given, which must have size 1)."""
+    _check_tensor("squeeze", x)
+    if axis is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = {_normalize_axis("squeeze", a, x.ndim) for a in axes}
+    for a in axes:
+        if x.shape[a] != 1:
+            raise ValueError(f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
+
+
+def unsqueeze(x: Tensor, axis: int) -> Tensor:
+    """``x`` with a new axis of size 1 at position ``axis``."""
+    _check_tensor("unsqueeze", x)
+    axis = _normalize_axis("unsqueeze", axis, x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+    """``x`` with axes ``start_axis..end_axis`` merged into one."""
+    _check_tensor("flatten", x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start = _normalize_axis("flatten", start_axis, x.ndim)
+    end = _normalize_axis("flatten", end_axis, x.ndim)
+    if start > end:
+        raise ValueError(f"flatten: start_axis {start_axis} comes after end_axis {end_axis}")
+    merged = int(np.prod(x.shape[start:end + 1]))
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1:])
+
+
+class Concatenate(Function):
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, *xs):
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return backend.array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        bounds = np.cumsum([0] + self.sizes)
+        lead = (slice(None),) * self.axis
+        return tuple(gy[lead + (slice(int(a), int(b)),)] for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def concatenate(tensors, axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("concatenate: expected at least one tensor")
+    for t in tensors:
+        _check_tensor("concatenate", t)
+    first = tensors[0]
+    axis = _normalize_axis("concatenate", axis, first.ndim)
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
+            raise ValueError(f"concatenate: shapes {first.shape} and {t.shape} differ outside axis {axis}")
+        if t.dtype != first.dtype:
+            raise TypeError(f"concatenate: dtypes {first.dtype} and {t.dtype} differ")
+    return Concatenate(axis)(*tensors)
+
+
+def stack(tensors, axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected at least one tensor")
+    for t in tensors:
+        _check_tensor("stack", t)
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: shapes {tensors[0].shape} and {t.shape} differ")
+    axis = _normalize_axis("stack", axis, tensors[0].ndim + 1)
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def _is_basic(index) -> bool:
+    """True for ints, slices, None and Ellipsis only: then every element is picked at most once."""
+    return all(isinstance(i, (numbers.Integral, slice)) or i is None or i is Ellipsis for i in index)
+
+
+class GetItem(Function):
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        return x[self.index]
+
+    def backward(self, gy):
+        return ScatterAdd(self.index, self.input_shape)(gy)
+
+
+class ScatterAdd(Function):
+    """Zeros of ``shape`` with ``values`` added at ``index``: the adjoint of ``x[index]``."""
+
+    def __init__(self, index, shape):
+        self.index, self.shape = index, shape
+
+    def forward(self, values):
+        out = backend.array_module(values).zeros(self.shape, dtype=values.dtype)
+        if _is_basic(self.index):
+            out[self.index] = values
+        else:  # an element picked twice gets both gradients
+            backend.scatter_add(out, self.index, values)
+        return out
+
+    def backward(self, gy):
+        return GetItem(self.index)(gy)
+
+
+def _device_index(x: Tensor, item):
+    """One index element, with Tensors, lists and NumPy arrays moved to ``x``'s device."""
+    if isinstance(item, Tensor):
+        item = item.data
+    elif isinstance(item, (list, np.ndarray)):
+        item = backend.to_device(np.asarray(item), x.device)
+    if not isinstance(item, (numbers.Integral, slice)) and item is not None and item is not Ellipsis:
+        if backend.device_of(item) != x.device:
+            raise RuntimeError(f"getitem: index on {backend.device_of(item)} for a tensor on {x.device}")
+        if item.dtype.kind not in "iub":
+            raise IndexError(f"getitem: index arrays must be integers or booleans, got {item.dtype}")
+    return item
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    """``x[index]`` with ints, slices, None, ``...``, and integer or boolean arrays (NumPy rules)."""
+    _check_tensor("getitem", x)
+    index = index if isinstance(index, tuple) else (index,)
+    index = tuple(_device_index(x, i) for i in index)
+    try:
+        return GetItem(index)(x)
+    except IndexError as err:
+        raise IndexError(f"getitem: {err} (tensor of shape {x.shape})") from None
+
+
+class Pad(Function):
+    def __init__(self, widths, value):
+        self.widths, self.value = widths, value
+
+    def forward(self, x):
+        return backend.array_module(x).pad(x, self.widths, constant_values=self.value)
+
+    def backward(self, gy):
+        return gy[tuple(slice(before, gy.shape[i] - after) for i, (before, after) in enumerate(self.widths))]
+
+
+def pad(x: Tensor, pad, value: float = 0.0) -> Tensor:
+    """Pad with a constant, PyTorch's way: ``pad=(left, right, top, bottom, ...)`` from the last axis."""
+    _check_tensor("pad", x)
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim or any(p < 0 for p in pad):
+        raise ValueError(f"pad: expected an even number of non-negative widths for at most {x.ndim} "
+                         f"axes, got {pad}")
+    widths = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    return Pad(tuple(widths), value)(x)

@@ -1,0 +1,293 @@
+"""Tensor: an array, where it lives, and how it was made; plus the functions that create one.
+
+A Tensor wraps a NumPy or CuPy array (``.data``). If ``requires_grad`` is True it is part of
+the graph: a *leaf* when the user made it (its gradient lands in ``.grad``), otherwise the
+output of the :class:`~minigan.autograd.Function` stored in ``.creator``. Its operators and
+methods are thin calls into :mod:`minigan.functional`, where every op lives.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import autograd, backend
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+class Tensor:
+    """An n-dimensional array with an optional gradient (float32 by default)."""
+
+    __slots__ = ("data", "grad", "requires_grad", "creator", "__weakref__")
+    __array_ufunc__ = None  # numpy must not swallow tensors: ``array * tensor`` -> Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False, creator=None):
+        if isinstance(data, np.generic):
+            data = np.asarray(data)
+        self.data = data
+        self.grad = None
+        self.creator = creator
+        self.requires_grad = requires_grad
+        if requires_grad and creator is None and data.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {data.dtype}")
+
+    def _node(self):
+        """This tensor's place in the graph: its creator, itself if a leaf, or None."""
+        if not self.requires_grad:
+            return None
+        return self.creator if self.creator is not None else self
+
+    # -- facts ------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def device(self) -> backend.Device:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.creator is None
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self.data.size
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4,
+                               threshold=50, prefix="tensor(")
+        extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
+        if self.device != backend.CPU:
+            extras.append(f"device='{self.device}'")
+        if self.creator is not None:
+            extras.append(f"creator={self.creator.name}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}, {', '.join(extras)})"
+
+    # -- leaving the graph or the device ---------------------------------------------------
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Make this leaf tensor record gradients (in place); returns self."""
+        if self.creator is not None:
+            raise RuntimeError("requires_grad_ can only change leaf tensors; use .detach() first")
+        if requires_grad and self.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (a device-to-host copy when not on the CPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        """The single value of a one-element tensor as a Python number (a host copy on GPUs)."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        return bool(self.item())
+
+    def to(self, device) -> "Tensor":
+        """This tensor on ``device`` (differentiable; no copy when already there)."""
+        return F.to_device(self, device)
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def astype(self, dtype) -> "Tensor":
+        """This tensor cast to ``dtype`` (differentiable between float dtypes)."""
+        return F.astype(self, dtype)
+
+    def float(self) -> "Tensor":
+        return self.astype(np.float32)
+
+    def double(self) -> "Tensor":
+        return self.astype(np.float64)
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False) -> None:
+        """Backprop from this tensor; see :func:`minigan.autograd.backward`."""
+        autograd.backward(self, grad, retain_graph, create_graph)
+
+    # -- operators --------------------------------------------------------------------
+    def __add__(self, other): return F.add(self, other)
+    def __radd__(self, other): return F.add(other, self)
+    def __sub__(self, other): return F.sub(self, other)
+    def __rsub__(self, other): return F.sub(other, self)
+    def __mul__(self, other): return F.mul(self, other)
+    def __rmul__(self, other): return F.mul(other, self)
+    def __truediv__(self, other): return F.div(self, other)
+    def __rtruediv__(self, other): return F.div(other, self)
+    def __pow__(self, other): return F.pow(self, other)
+    def __rpow__(self, other): return F.pow(other, self)
+    def __matmul__(self, other): return F.matmul(self, other)
+    def __rmatmul__(self, other): return F.matmul(other, self)
+    def __neg__(self): return F.neg(self)
+    def __abs__(self): return F.abs(self)
+    def __getitem__(self, index): return F.getitem(self, index)
+
+    # comparisons give tensors of bools, outside the graph
+    def __lt__(self, other): return F.compare("lt", self, other)
+    def __le__(self, other): return F.compare("le", self, other)
+    def __gt__(self, other): return F.compare("gt", self, other)
+    def __ge__(self, other): return F.compare("ge", self, other)
+    def __eq__(self, other): return F.compare("eq", self, other)
+    def __ne__(self, other): return F.compare("ne", self, other)
+    __hash__ = object.__hash__  # identity, so tensors can sit in sets and dict keys
+
+    # -- methods (NumPy's axis/keepdims for reductions, PyTorch's names elsewhere) ---------
+    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
+    def var(self, axis=None, keepdims=False, ddof=0): return F.var(self, axis, keepdims, ddof)
+    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
+    def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
+    def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
+    def argmax(self, axis=None): return Tensor(self.data.argmax(axis=axis))
+    def argmin(self, axis=None): return Tensor(self.data.argmin(axis=axis))
+
+    def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
+    def transpose(self, axis0, axis1): return F.transpose(self, axis0, axis1)
+    def permute(self, *axes): return F.permute(self, axes[0] if len(axes) == 1 else axes)
+    def flatten(self, start_axis=0, end_axis=-1): return F.flatten(self, start_axis, end_axis)
+    def squeeze(self, axis=None): return F.squeeze(self, axis)
+    def unsqueeze(self, axis): return F.unsqueeze(self, axis)
+    def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+
+    @property
+    def T(self):
+        """All axes reversed."""
+        return F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    def exp(self): return F.exp(self)
+    def log(self): return F.log(self)
+    def sqrt(self): return F.sqrt(self)
+    def abs(self): return F.abs(self)
+    def clip(self, min=None, max=None): return F.clip(self, min, max)
+    def relu(self): return F.relu(self)
+    def sigmoid(self): return F.sigmoid(self)
+    def tanh(self): return F.tanh(self)
+    def softmax(self, axis=-1): return F.softmax(self, axis)
+    def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
+    def matmul(self, other): return F.matmul(self, other)
+
+
+# -- creation -----------------------------------------------------------------------------
+def _is_array(data) -> bool:
+    try:
+        backend.device_of(data)
+        return True
+    except TypeError:
+        return False
+
+
+def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
+    """A new tensor holding a copy of ``data`` (a number, nested list, or array).
+
+    Python floats become float32 (the default dtype), Python ints int64; arrays keep their
+    dtype (and device) unless ``dtype`` (or ``device``) says otherwise.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if _is_array(data):
+        device = backend.Device(device or backend.device_of(data))
+        array = backend.to_device(data, device).astype(dtype or data.dtype, copy=True)
+    else:
+        host = np.array(data, dtype=dtype)
+        if dtype is None and host.dtype.kind == "f":
+            host = host.astype(DEFAULT_DTYPE)
+        array = backend.to_device(host, backend.Device(device or "cpu"))
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with ``array`` (its dtype kept)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor(array)
+
+
+def _shape(shape) -> tuple:
+    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value``."""
+    xp = backend.Device(device or "cpu").xp
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    array = xp.full(shape, fill_value, dtype=np.dtype(dtype or DEFAULT_DTYPE))
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
+    return full(_shape(shape), 0, dtype, device, requires_grad)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
+    return full(_shape(shape), 1, dtype, device, requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    """Zeros of ``t``'s shape, dtype and device."""
+    return full(t.shape, 0, dtype or t.dtype, t.device, requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
+    """Ones of ``t``'s shape, dtype and device."""
+    return full(t.shape, 1, dtype or t.dtype, t.device, requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Samples of N(0, 1), generated on ``device`` (seed with :func:`manual_seed`)."""
+    array = backend.standard_normal(_shape(shape), np.dtype(dtype or DEFAULT_DTYPE), device or "cpu")
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Samples of U[0, 1), generated on ``device``."""
+    array = backend.uniform(_shape(shape), np.dtype(dtype or DEFAULT_DTYPE), device or "cpu")
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
+    """Evenly spaced values in [start, stop), like ``numpy.arange``."""
+    if stop is None:
+        start, stop = 0, start
+    xp = backend.Device(device or "cpu").xp
+    if dtype is None:
+        is_int = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
+        dtype = np.int64 if is_int else DEFAULT_DTYPE
+    return Tensor(xp.arange(start, stop, step, dtype=np.dtype(dtype)))
+
+
+manual_seed = backend.manual_seed
+
+from . import functional as F  # noqa: E402  (the ops need Tensor defined first)
