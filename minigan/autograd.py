@@ -20,6 +20,7 @@ import contextlib
 from . import backend
 
 _grad_enabled = True  # the one global switch: record graphs or not
+_profile = None  # the active minigan.profile(), if any (costs one test per op when off)
 
 
 def is_grad_enabled() -> bool:
@@ -47,6 +48,18 @@ def enable_grad():
     return _grad_mode(True)
 
 
+@contextlib.contextmanager
+def profile(sync: bool = False):
+    """Context manager that times every op's forward and backward; see :mod:`minigan.profiler`."""
+    global _profile
+    from .profiler import Profile
+    previous, _profile = _profile, Profile(sync)
+    try:
+        yield _profile
+    finally:
+        _profile = previous
+
+
 class Function:
     """One differentiable op. Subclasses define ``forward`` and ``backward``.
 
@@ -63,6 +76,12 @@ class Function:
     save_output: bool = False
 
     def __call__(self, *inputs):
+        if _profile is not None:
+            return _profile.timed(self.name, "forward", self._apply, *inputs)
+        return self._apply(*inputs)
+
+    def _apply(self, *inputs):
+        """Run forward on the arrays; record this Function in the graph if a gradient is wanted."""
         arrays = [t.data for t in inputs]
         if len(arrays) > 1:
             backend.check_same_device(self.name, arrays)
@@ -139,15 +158,13 @@ def _topological_order(roots):
     return order
 
 
-def _nodes_to_expand(order, targets):
-    """The ids of Functions whose backward leads to some target (the others are skipped)."""
-    reach = {id(t) for t in targets}  # nodes that are, or lead back to, a target
-    expand = set()
+def _leading_to(order, targets):
+    """The ids of the nodes that are, or lead back to, a target: the only ones worth visiting."""
+    reach = {id(t) for t in targets}
     for node in order:  # parents come first, so one pass suffices
         if any(p is not None and id(p) in reach for p in _parents(node)):
-            expand.add(id(node))
             reach.add(id(node))
-    return expand
+    return reach
 
 
 def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
@@ -157,7 +174,7 @@ def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
     leaf is a target and its gradient is accumulated into ``leaf.grad`` instead.
     """
     order = _topological_order(roots)
-    expand = None if targets is None else _nodes_to_expand(order, targets)
+    reach = None if targets is None else _leading_to(order, targets)
     target_ids = set() if targets is None else {id(t) for t in targets}
     grads, found, fresh = {}, {}, set()
     for node, g in zip(roots, root_grads):
@@ -173,9 +190,16 @@ def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
                 if targets is None:
                     _accumulate(node, g, fresh, create_graph)
                 continue
-            if expand is not None and id(node) not in expand:
+            # which inputs need a gradient in *this* pass: backward skips the others
+            # (minigan.grad w.r.t. G's weights computes no gradient for D's weights)
+            node.needs_input_grad = tuple(p is not None and (reach is None or id(p) in reach)
+                                          for p in node.parents)
+            if not any(node.needs_input_grad):
                 continue
-            grads_in = node.backward(g)
+            if _profile is None:
+                grads_in = node.backward(g)
+            else:
+                grads_in = _profile.timed(node.name, "backward", node.backward, g)
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
             for parent, gx in zip(node.parents, grads_in):

@@ -148,6 +148,13 @@ def to_numpy(array) -> np.ndarray:
     return array.get()
 
 
+def synchronize(device) -> None:
+    """Wait until ``device`` has finished its queued work (a no-op off CUDA); for timing."""
+    device = Device(device)
+    if device.type == "cuda":
+        _import_cupy().cuda.Device(device.index).synchronize()
+
+
 def scatter_add(target, index, values) -> None:
     """``target[index] += values``, adding repeated indices up (NumPy's ``add.at``)."""
     if isinstance(target, np.ndarray):

@@ -172,7 +172,8 @@ class Tensor:
 
     def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, axis0, axis1): return F.transpose(self, axis0, axis1)
-    def permute(self, *axes): return F.permute(self, axes[0] if len(axes) == 1 else axes)
+    def permute(self, *axes):  # permute(1, 0), permute((1, 0)), and permute(0) for a vector
+        return F.permute(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], numbers.Integral) else axes)
     def flatten(self, start_axis=0, end_axis=-1): return F.flatten(self, start_axis, end_axis)
     def squeeze(self, axis=None): return F.squeeze(self, axis)
     def unsqueeze(self, axis): return F.unsqueeze(self, axis)

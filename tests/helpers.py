@@ -1,4 +1,6 @@
 """Strategies and checks shared by the op tests."""
+from typing import NamedTuple
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -32,3 +34,129 @@ def arrays(draw, shape, low=-2.0, high=2.0, away_from=(), margin=0.1):
 def leaf(values, device, requires_grad=True):
     """A float64 leaf tensor on ``device``."""
     return minigan.tensor(np.asarray(values, dtype=np.float64), requires_grad=requires_grad, device=device)
+
+
+# -- convolution cases (appended for tests/test_conv.py) ------------------------------------------
+class ConvCase(NamedTuple):
+    """Shapes and keyword arguments of one convolution call."""
+    x_shape: tuple
+    weight_shape: tuple
+    kwargs: dict
+
+
+def _int_or_pair(draw, pair):
+    """``pair`` as given, or as a single int when both entries agree (conv takes either form)."""
+    if pair[0] == pair[1] and draw(st.booleans()):
+        return pair[0]
+    return tuple(pair)
+
+
+@st.composite
+def conv2d_cases(draw, max_batch=2, max_channels=2, max_side=6, max_kernel=3, max_stride=3,
+                 max_padding=2, max_dilation=2):
+    """A valid conv2d call: x (N, C, H, W), weight (O, C, kh, kw), stride/padding/dilation as
+    ints or pairs, with every spatial side big enough for at least a 1 x 1 output."""
+    n, c, o = (draw(st.integers(1, m)) for m in (max_batch, max_channels, max_channels))
+    kernel, stride, padding, dilation, sides = [], [], [], [], []
+    for _ in range(2):
+        k, s = draw(st.integers(1, max_kernel)), draw(st.integers(1, max_stride))
+        p, d = draw(st.integers(0, max_padding)), draw(st.integers(1, max_dilation))
+        smallest = max(1, d * (k - 1) + 1 - 2 * p)  # the dilated kernel must fit the padded input
+        sides.append(draw(st.integers(smallest, max(smallest, max_side))))
+        for values, v in ((kernel, k), (stride, s), (padding, p), (dilation, d)):
+            values.append(v)
+    kwargs = {"stride": _int_or_pair(draw, stride), "padding": _int_or_pair(draw, padding),
+              "dilation": _int_or_pair(draw, dilation)}
+    return ConvCase((n, c, *sides), (o, c, *kernel), kwargs)
+
+
+@st.composite
+def conv_transpose2d_cases(draw, max_batch=2, max_channels=2, max_side=4, max_kernel=3, max_stride=3,
+                           max_padding=2, max_dilation=2):
+    """A valid conv_transpose2d call: x (N, Cin, H, W), weight (Cin, Cout, kh, kw), stride,
+    padding, output_padding (< stride) and dilation as ints or pairs, output at least 1 x 1."""
+    n, cin, cout = (draw(st.integers(1, m)) for m in (max_batch, max_channels, max_channels))
+    kernel, stride, padding, output_padding, dilation, sides = [], [], [], [], [], []
+    for _ in range(2):
+        side, k = draw(st.integers(1, max_side)), draw(st.integers(1, max_kernel))
+        s, d = draw(st.integers(1, max_stride)), draw(st.integers(1, max_dilation))
+        op = draw(st.integers(0, s - 1))
+        reach = (side - 1) * s + d * (k - 1) + op  # output size before padding, minus one
+        p = draw(st.integers(0, min(max_padding, reach // 2)))
+        for values, v in ((sides, side), (kernel, k), (stride, s), (padding, p),
+                          (output_padding, op), (dilation, d)):
+            values.append(v)
+    kwargs = {"stride": _int_or_pair(draw, stride), "padding": _int_or_pair(draw, padding),
+              "output_padding": _int_or_pair(draw, output_padding),
+              "dilation": _int_or_pair(draw, dilation)}
+    return ConvCase((n, cin, *sides), (cin, cout, *kernel), kwargs)
+
+
+def pair(value) -> tuple:
+    """An int-or-pair convolution argument as a pair."""
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def random_array(shape, seed, low=-1.0, high=1.0):
+    """A float64 array of uniform values in [low, high) from ``seed`` (for @example-pinned tests)."""
+    return np.random.default_rng(seed).uniform(low, high, size=shape)
+
+
+# -- strategies and checks for the elementwise, reduce, shape and linalg tests ---------------
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+
+def device_settings(fraction=1.0):
+    """Hypothesis settings for a ``@given`` test that takes the ``device`` fixture.
+
+    The fixture is only a device name that no test changes, so sharing it between generated
+    examples is safe: the function-scoped-fixture health check is suppressed. ``fraction``
+    scales the profile's ``max_examples`` down for costly tests (gradgradcheck).
+    """
+    base = settings.default
+    return settings(max_examples=max(2, int(base.max_examples * fraction)),
+                    suppress_health_check=[*base.suppress_health_check, HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def distinct_arrays(draw, array_shapes, low=-2.0, high=2.0):
+    """float64 arrays of the given shapes whose values, across all of them, are pairwise at
+    least (high - low) / (2 n) apart: no ties, so max/min/maximum never sit on a kink."""
+    sizes = [int(np.prod(s)) for s in array_shapes]
+    n = max(sum(sizes), 1)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    step = (high - low) / n
+    values = low + step * (rng.permutation(n) + 0.5 + rng.uniform(-0.25, 0.25, n))
+    bounds = np.cumsum([0] + sizes)
+    return tuple(values[a:b].reshape(s) for a, b, s in zip(bounds[:-1], bounds[1:], array_shapes))
+
+
+@st.composite
+def axis_args(draw, ndim):
+    """A reduction's ``axis``: None, an int or a tuple of distinct axes (any order; each may
+    be written negative)."""
+    if ndim == 0:
+        return draw(st.sampled_from([None, ()]))
+    axes = draw(st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim))
+    as_tuple = tuple(a - ndim if draw(st.booleans()) else a for a in axes)
+    return draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1), st.just(as_tuple)))
+
+
+def assert_matches(t, expected, rtol=1e-12, atol=1e-12):
+    """``t`` has the shape and values of the NumPy array ``expected`` (and its dtype if float)."""
+    expected = np.asarray(expected)
+    assert t.shape == expected.shape, f"shape {t.shape}, expected {expected.shape}"
+    if expected.dtype.kind == "f":
+        assert t.dtype == expected.dtype, f"dtype {t.dtype}, expected {expected.dtype}"
+    np.testing.assert_allclose(t.numpy(), expected, rtol=rtol, atol=atol)
+
+
+def small_shapes(**kwargs):
+    """:func:`shapes` with sides of at most 3 (at most 27 elements in 3-D), to keep gradcheck cheap."""
+    return shapes(**{"max_side": 3, **kwargs})
+
+
+def small_pairs(**kwargs):
+    """:func:`broadcastable_pair` with sides of at most 3."""
+    return broadcastable_pair(**{"max_side": 3, **kwargs})

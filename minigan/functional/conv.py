@@ -1,8 +1,8 @@
 """2-D convolution and its transpose (NCHW, PyTorch's weight layouts and size formulas).
 
-conv2d is a matrix product after *im2col*: every k x k window of the input becomes a column,
-so ``y[n] = W[O, C*k*k] @ cols[n][C*k*k, Ho*Wo]``. The windows are a strided *view* of the
-padded input (no Python loop over pixels); reshaping the view makes the one copy.
+conv2d is one matrix product after *im2col*: every k x k window of the input becomes a
+column, so ``y[O, N*Ho*Wo] = W[O, C*k*k] @ cols[C*k*k, N*Ho*Wo]``. The windows are a strided
+*view* of the padded input (no Python loop over pixels); reshaping the view makes the one copy.
 
 Three Functions close the family under differentiation, each backward made of the others:
 
@@ -32,34 +32,54 @@ def conv_transpose_output_size(size, kernel, stride, padding, output_padding, di
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def im2col(x, kernel, stride, padding, dilation):
-    """(N, C, H, W) -> (N, C*kh*kw, Ho*Wo): each output pixel's receptive field as a column."""
-    xp = backend.array_module(x)
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
-    if ph or pw:
-        x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    n, c, h, w = x.shape
-    ho, wo = conv_output_size(h, kh, sh, 0, dh), conv_output_size(w, kw, sw, 0, dw)
-    s_n, s_c, s_h, s_w = x.strides
-    # windows[n, c, i, j, y, x] = padded[n, c, y*sh + i*dh, x*sw + j*dw], a view: no copy yet
-    windows = xp.lib.stride_tricks.as_strided(
-        x, (n, c, kh, kw, ho, wo), (s_n, s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw))
-    return windows.reshape(n, c * kh * kw, ho * wo)  # the one copy
+def _channels_first(x, padding):
+    """x (N, C, H, W) as a (C, N, H + 2ph, W + 2pw) array, zero-padded; no copy when unpadded.
 
-
-def col2im(cols, size, stride, padding, dilation):
-    """(N, C, kh, kw, Ho, Wo) -> (N, C, H, W): adds each column back where im2col took it.
-
-    A loop over the k*k kernel offsets (not over pixels): each step adds one strided slab.
+    Keeping channels outermost in memory means the 2-D GEMMs below read and write whole
+    channels at once: their results are already laid out as (C, N, H, W), and an
+    (N, C, H, W) *view* of that (a transpose, no copy) is what the next layer receives.
     """
+    (ph, pw) = padding
+    if not (ph or pw):
+        return x.transpose(1, 0, 2, 3)
+    n, c, h, w = x.shape
+    padded = backend.array_module(x).zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
+    padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
+    return padded
+
+
+def im2col(x, kernel, stride, padding, dilation):
+    """(N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo): column (n, y, x) is output pixel (y, x)'s
+    receptive field in image n, so a convolution is one matrix product W[O, C*kh*kw] @ cols."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    padded = _channels_first(x, padding)
+    c, n, h, w = padded.shape
+    ho, wo = conv_output_size(h, kh, sh, 0, dh), conv_output_size(w, kw, sw, 0, dw)
+    s_c, s_n, s_h, s_w = padded.strides
+    # windows[c, i, j, n, y, x] = padded[c, n, y*sh + i*dh, x*sw + j*dw]: a strided view, no copy
+    windows = backend.array_module(x).lib.stride_tricks.as_strided(
+        padded, (c, kh, kw, n, ho, wo), (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw))
+    return windows.reshape(c * kh * kw, n * ho * wo)  # the one copy
+
+
+def col2im(cols, batch, size, kernel, stride, padding, dilation):
+    """cols (C*kh*kw, N*Hi*Wi) -> (N, C, H, W), adding each column back where im2col took it
+    (the adjoint of im2col). Loops over the kh*kw kernel offsets, each adding one strided slab."""
     xp = backend.array_module(cols)
-    n, c, kh, kw, ho, wo = cols.shape
-    (h, w), (sh, sw), (ph, pw), (dh, dw) = size, stride, padding, dilation
-    img = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = size, kernel, stride, padding, dilation
+    c = cols.shape[0] // (kh * kw)
+    hi, wi = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
+    cols = cols.reshape(c, kh, kw, batch, hi, wi)
+    img = xp.zeros((c, batch, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            img[:, :, i * dh:i * dh + sh * ho:sh, j * dw:j * dw + sw * wo:sw] += cols[:, :, i, j]
-    return img[:, :, ph:ph + h, pw:pw + w]
+            img[:, :, i * dh:i * dh + sh * hi:sh, j * dw:j * dw + sw * wi:sw] += cols[:, i, j]
+    return img[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)  # (N, C, H, W) view
+
+
+def _as_rows(y):
+    """(N, C, H, W) -> (C, N*H*W): free when y is laid out channels first, as conv outputs are."""
+    return y.transpose(1, 0, 2, 3).reshape(y.shape[1], -1)
 
 
 def _missing_rows(size, out, kernel, stride, padding, dilation):
@@ -82,12 +102,11 @@ class _Conv(Function):
 
 class Conv2d(_Conv):
     def forward(self, x, weight):
-        n, o = x.shape[0], weight.shape[0]
-        ho, wo = (conv_output_size(x.shape[2 + i], weight.shape[2 + i], self.stride[i], self.padding[i],
+        n, o, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
+        ho, wo = (conv_output_size(x.shape[2 + i], kernel[i], self.stride[i], self.padding[i],
                                    self.dilation[i]) for i in range(2))
-        cols = im2col(x, weight.shape[2:], *self._params())
-        y = backend.array_module(x).matmul(weight.reshape(o, -1), cols)  # (N, O, Ho*Wo)
-        return y.reshape(n, o, ho, wo)
+        y = weight.reshape(o, -1) @ im2col(x, kernel, *self._params())  # (O, N*Ho*Wo), one GEMM
+        return y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
 
     def backward(self, gy):
         x, weight = self.saved_input(0), self.saved_input(1)
@@ -102,15 +121,13 @@ class Conv2d(_Conv):
 
 class ConvTranspose2d(_Conv):
     def forward(self, x, weight):
-        n, cin, h, w = x.shape
-        cout, kh, kw = weight.shape[1:]
-        xp = backend.array_module(x)
+        cin, cout, kh, kw = weight.shape
         size = tuple(conv_transpose_output_size(x.shape[2 + i], weight.shape[2 + i], self.stride[i],
                                                 self.padding[i], self.output_padding[i], self.dilation[i])
                      for i in range(2))
-        # cols[n] = W[Cin, Cout*k*k]^T @ x[n][Cin, H*W]: every input pixel paints a k x k patch
-        cols = xp.matmul(weight.reshape(cin, -1).T, x.reshape(n, cin, h * w))
-        return col2im(cols.reshape(n, cout, kh, kw, h, w), size, *self._params())
+        # every input pixel paints a kh x kw patch: cols = W[Cin, Cout*kh*kw]^T @ x[Cin, N*H*W]
+        cols = weight.reshape(cin, -1).T @ _as_rows(x)
+        return col2im(cols, x.shape[0], size, (kh, kw), *self._params())
 
     def backward(self, gy):
         x, weight = self.saved_input(0), self.saved_input(1)
@@ -120,18 +137,15 @@ class ConvTranspose2d(_Conv):
 
 
 class Conv2dGradW(_Conv):
-    """dW of conv2d: dW[o, c, i, j] = sum over n, y, x of dy[n, o, y, x] * window(x)[n, c, i, j, y, x]."""
+    """dW of conv2d: dW[o, c, i, j] = sum over n, y, x of dy[n, o, y, x] * window(x)[c, i, j, n, y, x]."""
 
     def __init__(self, stride, padding, dilation, kernel):
         super().__init__(stride, padding, dilation)
         self.kernel = tuple(kernel)
 
     def forward(self, x, gy):
-        n, c = x.shape[:2]
-        o = gy.shape[1]
-        cols = im2col(x, self.kernel, *self._params())  # (N, C*k*k, L)
-        xp = backend.array_module(x)
-        gw = xp.tensordot(gy.reshape(n, o, -1), cols, axes=((0, 2), (0, 2)))  # (O, C*k*k)
+        c, o = x.shape[1], gy.shape[1]
+        gw = _as_rows(gy) @ im2col(x, self.kernel, *self._params()).T  # (O, N*L) @ (N*L, C*kh*kw)
         return gw.reshape(o, c, *self.kernel)
 
     def backward(self, ggw):  # bilinear in (x, dy): each gradient is the other conv with ggw
@@ -147,7 +161,10 @@ class Conv2dGradW(_Conv):
 
 # -- the public functions: argument checks, then one Function call ---------------------------
 def _pair(op: str, name: str, value, minimum: int) -> tuple:
-    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
+    if isinstance(value, numbers.Integral):
+        pair = (value, value)
+    else:  # a float or None is no pair either: it gets the message below, not "not iterable"
+        pair = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and v >= minimum for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints >= {minimum}, got {value!r}")
     return tuple(int(v) for v in pair)
@@ -165,8 +182,14 @@ def _check_operands(op: str, x, weight, bias, in_axis: int):
     if x.dtype != weight.dtype:
         raise TypeError(f"{op}: x is {x.dtype} but weight is {weight.dtype}")
     out_channels = weight.shape[1 - in_axis]
-    if bias is not None and bias.shape != (out_channels,):
+    if bias is None:
+        return
+    if not isinstance(bias, Tensor):
+        raise TypeError(f"{op}: bias must be a Tensor or None, got {type(bias).__name__}")
+    if bias.shape != (out_channels,):
         raise ValueError(f"{op}: bias must have shape ({out_channels},), got {bias.shape}")
+    if bias.dtype != x.dtype:
+        raise TypeError(f"{op}: x is {x.dtype} but bias is {bias.dtype}")
 
 
 def _add_bias(y: Tensor, bias) -> Tensor:

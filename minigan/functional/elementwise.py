@@ -41,11 +41,22 @@ def operands(op: str, a, b):
     fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
     if fa and fb and a.dtype != b.dtype:
         raise TypeError(f"{op}: dtypes differ, {a.dtype} and {b.dtype}; cast one with .astype()")
+    check_broadcast(op, a.shape, b.shape)
     if fa and b.dtype.kind in "iu":
         b = Tensor(b.data.astype(a.dtype))
     elif fb and a.dtype.kind in "iu":
         a = Tensor(a.data.astype(b.dtype))
     return a, b
+
+
+def check_broadcast(op: str, *shapes) -> None:
+    """Raise, naming the op and the shapes, unless the shapes broadcast together."""
+    if len(set(shapes)) == 1:
+        return
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {', '.join(map(str, shapes))} do not broadcast together") from None
 
 
 def _dtype_for(t: Tensor, number):
@@ -124,12 +135,19 @@ class Pow(Function):
     save_output = True
 
     def forward(self, x, p):
+        # where x^p is constant its derivative is 0 (as in PyTorch), not 0 * inf = NaN:
+        # x^0 = 1 for every x, and 0^p = 0 for every p > 0
+        self.constant_in_x = p == 0
+        self.constant_in_p = (x == 0) & (p >= 0)
         return x ** p
 
     def backward(self, gy):  # d(x^p)/dx = p x^(p-1), d(x^p)/dp = x^p log x
         x, p = self.saved_input(0), self.saved_input(1)
-        gx = sum_to(gy * p * x ** (p - 1), x.shape) if self.needs_input_grad[0] else None
-        gp = sum_to(gy * self.saved_output() * log(x), p.shape) if self.needs_input_grad[1] else None
+        gx = gp = None
+        if self.needs_input_grad[0]:
+            gx = sum_to(where(Tensor(self.constant_in_x), 0.0, gy * p * x ** (p - 1)), x.shape)
+        if self.needs_input_grad[1]:
+            gp = sum_to(where(Tensor(self.constant_in_p), 0.0, gy * self.saved_output() * log(x)), p.shape)
         return gx, gp
 
 
@@ -303,6 +321,7 @@ def where(condition, a, b) -> Tensor:
         raise TypeError(f"where: condition must be a bool Tensor, got "
                         f"{getattr(condition, 'dtype', type(condition).__name__)}")
     a, b = operands("where", a, b)
+    check_broadcast("where", condition.shape, a.shape, b.shape)
     backend.check_same_device("where", [condition.data, a.data, b.data])
     return Where(condition.data)(a, b)
 

@@ -12,6 +12,11 @@ def _mT(t: Tensor) -> Tensor:
     return transpose(t, -1, -2)
 
 
+def _broadcast_together(s, t) -> bool:
+    """True when two batch shapes broadcast (NumPy's rule: sizes equal, or one of them 1)."""
+    return all(m == n or 1 in (m, n) for m, n in zip(s[::-1], t[::-1]))
+
+
 class MatMul(Function):
     save_inputs = (0, 1)
 
@@ -36,8 +41,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise TypeError(f"matmul: dtypes differ, {a.dtype} and {b.dtype}")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match in the inner dimension")
-    if a.ndim == 1:
-        return squeeze(matmul(unsqueeze(a, 0), b), -2)
+    if not _broadcast_together(a.shape[:-2], b.shape[:-2]):
+        raise ValueError(f"matmul: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast")
+    if a.ndim == 1:  # a row vector; its axis is the last one left when b is a vector too
+        return squeeze(matmul(unsqueeze(a, 0), b), -2 if b.ndim > 1 else -1)
     if b.ndim == 1:
         return squeeze(matmul(a, unsqueeze(b, -1)), -1)
     return MatMul()(a, b)

@@ -61,7 +61,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: s
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
     """(input - target)^2."""
     _check_pair("mse_loss", input, target)
-    diff = input - target
+    a, b = operands("mse_loss", input, target)  # a dtype mismatch is reported as mse_loss's
+    diff = a - b
     return _reduce("mse_loss", diff * diff, reduction)
 
 

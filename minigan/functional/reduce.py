@@ -74,8 +74,12 @@ def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """Variance over ``axis``: sum((x - mean)^2) / (n - ddof)."""
     _check("var", x)
     axes = normalize_axes("var", axis, x.ndim)
+    n = _count(x.shape, axes)
+    if n - ddof <= 0:  # no degrees of freedom left: the variance would be inf, NaN or negative
+        raise ValueError(f"var: ddof={ddof} needs more than {ddof} elements per variance, "
+                         f"got {n} (shape {x.shape}, axis {axis})")
     centered = x - mean(x, axes, keepdims=True)
-    return sum(centered * centered, axes, keepdims) * (1.0 / (_count(x.shape, axes) - ddof))
+    return sum(centered * centered, axes, keepdims) * (1.0 / (n - ddof))
 
 
 class Max(Function):

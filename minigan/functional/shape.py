@@ -96,11 +96,8 @@ def broadcast_to(x: Tensor, shape) -> Tensor:
     shape = tuple(shape)
     if x.shape == shape:
         return x
-    try:
-        np.broadcast_shapes(x.shape, shape)
-        assert np.broadcast_shapes(x.shape, shape) == shape
-    except (ValueError, AssertionError):
-        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}") from None
+    if not _sums_to(shape, x.shape):
+        raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {shape}")
     return BroadcastTo(shape)(x)
 
 
@@ -118,11 +115,19 @@ class SumTo(Function):
         return broadcast_to(gy, self.input_shape)
 
 
+def _sums_to(big, small) -> bool:
+    """True when ``small`` broadcasts to ``big`` (so ``big`` sums down to ``small``)."""
+    return len(small) <= len(big) and all(s in (1, b) for s, b in zip(small[::-1], big[::-1]))
+
+
 def sum_to(x: Tensor, shape) -> Tensor:
     """Sum ``x`` down to ``shape``: the adjoint of broadcasting (how broadcast ops backprop)."""
+    _check_tensor("sum_to", x)
     shape = tuple(shape)
     if x.shape == shape:
         return x
+    if not _sums_to(x.shape, shape):
+        raise ValueError(f"sum_to: cannot sum shape {x.shape} down to {shape}")
     return SumTo(shape)(x)
 
 
@@ -244,6 +249,9 @@ def _device_index(x: Tensor, item):
         item = item.data
     elif isinstance(item, (list, np.ndarray)):
         item = backend.to_device(np.asarray(item), x.device)
+    elif not isinstance(item, (numbers.Integral, slice)) and item is not None and item is not Ellipsis:
+        raise IndexError(f"getitem: an index must be an int, slice, None, ..., or an integer or boolean "
+                         f"array or Tensor, got {type(item).__name__} (tensor of shape {x.shape})")
     if not isinstance(item, (numbers.Integral, slice)) and item is not None and item is not Ellipsis:
         if backend.device_of(item) != x.device:
             raise RuntimeError(f"getitem: index on {backend.device_of(item)} for a tensor on {x.device}")

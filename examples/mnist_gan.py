@@ -1,0 +1,205 @@
+"""Train a GAN on MNIST (or Fashion-MNIST) with minigan.
+
+    python examples/mnist_gan.py                          # DCGAN, non-saturating loss, CPU
+    python examples/mnist_gan.py --device cuda --epochs 20
+    python examples/mnist_gan.py --loss wgan-gp --epochs 10
+    python examples/mnist_gan.py --epochs 20 --resume     # continue a run in --out
+
+At the end of every epoch, --out (default runs/mnist_gan) receives:
+    samples_epoch_NNN.png  a grid from a fixed batch of z, so epochs can be compared
+    losses.png             D and G losses, mean D(x) and D(G(z)) per step (needs matplotlib)
+    metrics.jsonl          one line of epoch averages
+    checkpoint.npz         G, D, both optimizers, epoch, step and RNG states (minigan.save)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import minigan
+from minigan import optim
+from minigan.data import DataLoader, FashionMNIST, MNIST
+from minigan.gan import LOSSES, GANTrainer, MetricsLog, build, get_loss
+from minigan.images import save_grid
+
+# Optimiser settings from the papers: DCGAN (Radford et al.), WGAN (Arjovsky et al.),
+# WGAN-GP (Gulrajani et al.). Flags override them.
+PAPER_DEFAULTS = {
+    "wasserstein": {"optimizer": "rmsprop", "lr": 5e-5, "betas": None, "n_critic": 5},
+    "wgan-gp": {"optimizer": "adam", "lr": 1e-4, "betas": (0.0, 0.9), "n_critic": 5},
+}
+DCGAN_DEFAULTS = {"optimizer": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "n_critic": 1}
+SAMPLE_GRID = 64  # images in each epoch's grid
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--arch", choices=["mlp", "dcgan"], default="dcgan")
+    p.add_argument("--loss", choices=sorted(LOSSES), default="non-saturating")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=None, help="default: from the paper of the loss")
+    p.add_argument("--betas", type=float, nargs=2, default=None, help="Adam's betas (default: from the paper)")
+    p.add_argument("--n-critic", type=int, default=None, help="D steps per G step (default: from the paper)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
+    p.add_argument("--data-dir", default=None, help="where the IDX files are (then $MINIGAN_DATA, ~/.cache/minigan)")
+    p.add_argument("--out", default=os.path.join("runs", "mnist_gan"))
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
+    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--log-every", type=int, default=10, help="steps between progress-bar updates")
+    return p.parse_args(argv)
+
+
+def settings(args) -> dict:
+    """The run's configuration: the paper's defaults, overridden by the flags given."""
+    base = PAPER_DEFAULTS.get(args.loss, DCGAN_DEFAULTS)
+    return {"arch": args.arch, "loss": args.loss, "dataset": args.dataset, "batch_size": args.batch_size,
+            "seed": args.seed, "limit": args.limit, "latent_dim": 100,
+            "optimizer": base["optimizer"],
+            "lr": args.lr if args.lr is not None else base["lr"],
+            "betas": list(args.betas) if args.betas is not None else base["betas"],
+            "n_critic": args.n_critic if args.n_critic is not None else base["n_critic"]}
+
+
+def make_optimizer(config, params):
+    if config["optimizer"] == "rmsprop":
+        return optim.RMSprop(params, lr=config["lr"])
+    return optim.Adam(params, lr=config["lr"], betas=tuple(config["betas"]))
+
+
+def load_dataset(args):
+    dataset_class = MNIST if args.dataset == "mnist" else FashionMNIST
+    return dataset_class(root=args.data_dir, train=True, limit=args.limit)
+
+
+class ProgressBar:
+    """tqdm when it is installed; otherwise a one-line text bar on stderr."""
+
+    def __init__(self, total: int, desc: str):
+        try:
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
+        except ImportError:
+            self._bar = None
+        self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
+
+    def update(self, n: int, postfix: dict) -> None:
+        text = " ".join(f"{k}={v:.3g}" for k, v in postfix.items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.update(n)
+            return
+        self.n += n
+        width = 30
+        filled = width * self.n // max(self.total, 1)
+        sys.stderr.write(f"\r{self.desc} [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total} {text}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        else:
+            sys.stderr.write("\n")
+
+
+def plot_losses(history: list, path: str) -> bool:
+    """D and G losses and mean D(x), D(G(z)) per step; False when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for name, axis in (("d_loss", top), ("g_loss", top), ("d_real", bottom), ("d_fake", bottom)):
+        steps = [s for s, row in history if name in row]
+        axis.plot(steps, [row[name] for s, row in history if name in row], label=name, linewidth=0.8)
+    top.set_ylabel("loss")
+    bottom.set_ylabel("mean D output")
+    bottom.set_xlabel("D step")
+    top.legend()
+    bottom.legend()
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=100)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+    return True
+
+
+def save_samples(trainer, fixed_z, path: str) -> None:
+    """A grid of G(fixed_z) with G in eval mode (batch norm on its running statistics)."""
+    trainer.G.eval()
+    with minigan.no_grad():
+        images = trainer.G(fixed_z).numpy()
+    trainer.G.train()
+    save_grid(images, path, nrow=8)
+
+
+def epoch_means(rows: list) -> dict:
+    keys = sorted({k for _, row in rows for k in row})
+    return {k: float(np.mean([row[k] for _, row in rows if k in row])) for k in keys}
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    checkpoint_path = os.path.join(args.out, "checkpoint.npz")
+    checkpoint = minigan.load(checkpoint_path) if args.resume else None
+    config = checkpoint["config"] if checkpoint else settings(args)
+    minigan.manual_seed(config["seed"])
+
+    dataset = load_dataset(args)
+    loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True, drop_last=True,
+                        seed=config["seed"], device=args.device)
+    G, D = build(config["arch"], config["loss"], config["latent_dim"])
+    G.to(args.device)
+    D.to(args.device)
+    trainer = GANTrainer(G, D, make_optimizer(config, G.parameters()), make_optimizer(config, D.parameters()),
+                         get_loss(config["loss"]), config["latent_dim"], config["n_critic"], args.device)
+    fixed_z = trainer.sample_z(SAMPLE_GRID)
+    start_epoch = 1
+    if checkpoint:
+        trainer.load_state_dict(checkpoint["trainer"])
+        loader.load_state_dict(checkpoint["loader"])
+        minigan.backend.set_rng_state(checkpoint["rng"])
+        fixed_z = checkpoint["fixed_z"].to(args.device)
+        start_epoch = int(checkpoint["epoch"]) + 1
+        print(f"resuming from {checkpoint_path} after epoch {start_epoch - 1}")
+    print(f"training {config['arch']} with the {config['loss']} loss on {len(dataset)} images, "
+          f"device {args.device}, {len(loader)} steps per epoch")
+
+    history, log = [], MetricsLog()
+    for epoch in range(start_epoch, args.epochs + 1):
+        bar, rows, started = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}"), [], time.time()
+        for i, (real, _) in enumerate(loader, 1):
+            log.record(trainer.d_steps + 1, trainer.step(real))
+            if i % args.log_every == 0 or i == len(loader):
+                new = log.flush()  # the one host copy of the metrics, and the NaN check
+                rows += new
+                bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in ("d_loss", "g_loss", "d_real", "d_fake")})
+        bar.close()
+        history += rows
+        seconds = time.time() - started
+        summary = {"epoch": epoch, "step": trainer.d_steps, **epoch_means(rows), "seconds": round(seconds, 2),
+                   "images_per_s": round(len(loader) * config["batch_size"] / seconds, 1)}
+        save_samples(trainer, fixed_z, os.path.join(args.out, f"samples_epoch_{epoch:03d}.png"))
+        with open(os.path.join(args.out, "metrics.jsonl"), "a") as f:
+            f.write(json.dumps(summary) + "\n")
+        if not plot_losses(history, os.path.join(args.out, "losses.png")) and epoch == start_epoch:
+            print("matplotlib is not installed: skipping losses.png (pip install matplotlib)")
+        minigan.save({"config": config, "trainer": trainer.state_dict(), "loader": loader.state_dict(),
+                      "rng": minigan.backend.rng_state(), "fixed_z": fixed_z, "epoch": epoch}, checkpoint_path)
+        print(f"epoch {epoch}: d_loss {summary.get('d_loss', float('nan')):.3f} "
+              f"g_loss {summary.get('g_loss', float('nan')):.3f} ({seconds:.1f}s); wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""GANs: the games (losses), the reference models, and the training loop."""
+from .losses import (LOSSES, GANLoss, get_loss, gradient_penalty, hinge_d_loss, lsgan_d_loss, lsgan_g_loss,
+                     minimax_d_loss, minimax_g_loss, non_saturating_g_loss, wasserstein_d_loss,
+                     wasserstein_g_loss)
+from .models import (LATENT_DIM, build, dcgan_discriminator, dcgan_generator, dcgan_init_,
+                     mlp_discriminator, mlp_generator)
+from .trainer import GANTrainer, MetricsLog, NonFiniteLossError

@@ -1,0 +1,153 @@
+"""The minimax training loop of Goodfellow et al. (2014), Algorithm 1.
+
+For each generator step, the discriminator (or critic) takes ``n_critic`` steps (the
+paper's k), each on a fresh real minibatch and fresh noise:
+
+- D step: fakes come from G under ``no_grad`` (G is frozen), and only D's parameters get
+  gradients: ``minigan.grad(loss, D.parameters())``.
+- G step: the loss flows back through D into G, but only G's parameters get gradients,
+  so D is untouched.
+
+Metrics stay on the device as 0-d tensors; :class:`MetricsLog` copies them to the host
+in one transfer per flush, and that is where a non-finite loss is caught.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import autograd
+from .. import functional as F
+from ..autograd import no_grad
+from ..tensor import Tensor, randn
+from .losses import GANLoss, gradient_penalty
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite; names the step and the value."""
+
+
+def _grad_norm(grads) -> Tensor:
+    """The L2 norm of all gradients together (a 0-d tensor on their device)."""
+    return F.sqrt(sum((g * g).sum() for g in grads))
+
+
+def _set_grads(params, grads) -> None:
+    for p, g in zip(params, grads):
+        p.grad = g
+
+
+class GANTrainer:
+    """Plays one game (a :class:`GANLoss`) between ``generator`` and ``discriminator``."""
+
+    def __init__(self, generator, discriminator, g_optimizer, d_optimizer, loss: GANLoss,
+                 latent_dim: int = 100, n_critic: int = 1, device="cpu"):
+        if n_critic < 1:
+            raise ValueError(f"GANTrainer: n_critic must be >= 1, got {n_critic}")
+        self.G, self.D = generator, discriminator
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.loss, self.latent_dim, self.n_critic = loss, latent_dim, n_critic
+        self.device = device
+        self.d_steps = 0  # discriminator steps taken
+        self.g_steps = 0  # generator steps taken
+
+    def sample_z(self, n: int) -> Tensor:
+        """n latent vectors z ~ N(0, I)."""
+        return randn(n, self.latent_dim, device=self.device)
+
+    def step(self, real: Tensor) -> dict:
+        """One D step on ``real``, then a G step every ``n_critic`` D steps. Returns the metrics."""
+        metrics = self.discriminator_step(real)
+        if self.d_steps % self.n_critic == 0:
+            metrics.update(self.generator_step(real.shape[0]))
+        return metrics
+
+    def discriminator_step(self, real: Tensor) -> dict:
+        """Minimise the D loss on ``real`` and fresh fakes; G stays frozen."""
+        with no_grad():
+            fake = self.G(self.sample_z(real.shape[0]))
+        real_out, fake_out = self.D(real), self.D(fake)
+        loss = self.loss.d_loss(real_out, fake_out)
+        if self.loss.penalty:
+            loss = loss + gradient_penalty(self.D, real, fake, self.loss.penalty)
+        params = list(self.D.parameters())
+        grads = autograd.grad(loss, params)
+        _set_grads(params, grads)
+        self.d_optimizer.step()
+        if self.loss.clip is not None:
+            self._clip_weights(params, self.loss.clip)
+        self.d_steps += 1
+        return {"d_loss": loss.detach(), **self._scores(real_out.detach(), fake_out.detach()),
+                "d_grad_norm": _grad_norm(grads).detach()}
+
+    def generator_step(self, batch_size: int) -> dict:
+        """Minimise the G loss on fresh fakes; D's parameters get no gradient."""
+        fake_out = self.D(self.G(self.sample_z(batch_size)))
+        loss = self.loss.g_loss(fake_out)
+        params = list(self.G.parameters())
+        grads = autograd.grad(loss, params)
+        _set_grads(params, grads)
+        self.g_optimizer.step()
+        self.g_steps += 1
+        return {"g_loss": loss.detach(), "g_grad_norm": _grad_norm(grads).detach()}
+
+    def _scores(self, real_out: Tensor, fake_out: Tensor) -> dict:
+        """Mean D(x), mean D(G(z)), and accuracy or the Wasserstein estimate."""
+        with no_grad():
+            if self.loss.probabilistic:
+                accuracy = ((real_out > 0).astype(real_out.dtype).mean()
+                            + (fake_out < 0).astype(fake_out.dtype).mean()) * 0.5
+                return {"d_real": F.sigmoid(real_out).mean(), "d_fake": F.sigmoid(fake_out).mean(),
+                        "d_accuracy": accuracy}
+            return {"d_real": real_out.mean(), "d_fake": fake_out.mean(),
+                    "wasserstein": real_out.mean() - fake_out.mean()}
+
+    @staticmethod
+    def _clip_weights(params, c: float) -> None:
+        """WGAN's weight clipping: every parameter into [-c, c], in place."""
+        for p in params:
+            p.data[...] = p.data.clip(-c, c)
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: both models, both optimizers, the step counters."""
+        return {"generator": self.G.state_dict(), "discriminator": self.D.state_dict(),
+                "g_optimizer": self.g_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict(),
+                "d_steps": self.d_steps, "g_steps": self.g_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.g_optimizer.load_state_dict(state["g_optimizer"])
+        self.d_optimizer.load_state_dict(state["d_optimizer"])
+        self.d_steps, self.g_steps = int(state["d_steps"]), int(state["g_steps"])
+
+
+class MetricsLog:
+    """Per-step metrics kept on the device until :meth:`flush` copies them to the host at once."""
+
+    def __init__(self):
+        self._pending = []  # (step, {name: 0-d tensor})
+
+    def record(self, step: int, metrics: dict) -> None:
+        self._pending.append((step, metrics))
+
+    def flush(self) -> list:
+        """[(step, {name: float})] since the last flush; raises on a non-finite loss."""
+        if not self._pending:
+            return []
+        values = [v for _, m in self._pending for v in m.values()]
+        with no_grad():
+            host = F.stack([v.astype(np.float64) for v in values]).numpy()  # one device-to-host copy
+        rows, i = [], 0
+        for step, m in self._pending:
+            row = dict(zip(m.keys(), host[i:i + len(m)].tolist()))
+            i += len(m)
+            for name in ("d_loss", "g_loss"):
+                if name in row and not math.isfinite(row[name]):
+                    self._pending = []
+                    raise NonFiniteLossError(f"step {step}: {name} is {row[name]}; training stopped "
+                                             "(the last checkpoint on disk is from before this)")
+            rows.append((step, row))
+        self._pending = []
+        return rows

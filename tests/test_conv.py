@@ -1,0 +1,385 @@
+"""conv2d, conv_transpose2d and Conv2dGradW: values against naive loops, shapes against
+PyTorch's formulas, the adjoint identity, first and second derivatives, and errors."""
+import re
+
+import numpy as np
+import pytest
+from hypothesis import assume, example, given
+from hypothesis import strategies as st
+
+import minigan
+from minigan import functional as F
+from minigan.functional.conv import Conv2dGradW
+
+from helpers import (ConvCase, conv2d_cases, conv_transpose2d_cases, device_settings, leaf, pair,
+                     random_array)
+
+SEEDS = st.integers(0, 2**32 - 1)
+# DCGAN's layers: kernel 4, stride 2, padding 1 halves (conv2d) or doubles (conv_transpose2d) the side
+DCGAN_CONV = ConvCase((1, 2, 6, 6), (2, 2, 4, 4), {"stride": 2, "padding": 1, "dilation": 1})
+DCGAN_CONV_T = ConvCase((1, 2, 3, 3), (2, 2, 4, 4),
+                        {"stride": 2, "padding": 1, "output_padding": 0, "dilation": 1})
+
+
+# -- independent references (loops are fine here: tiny shapes) -------------------------------------
+def expected_conv_side(size, kernel, stride, padding, dilation):
+    """PyTorch's conv2d size formula: floor((size + 2p - d(k-1) - 1) / s) + 1."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def expected_conv_transpose_side(size, kernel, stride, padding, output_padding, dilation):
+    """PyTorch's conv_transpose2d size formula: (size-1) s - 2p + d(k-1) + output_padding + 1."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def _padded(x, padding):
+    (ph, pw) = padding
+    out = np.zeros(x.shape[:2] + (x.shape[2] + 2 * ph, x.shape[3] + 2 * pw))
+    out[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]] = x
+    return out
+
+
+def _window_starts(padded_size, kernel, stride, dilation):
+    """Top-left corners of every window that fits: counted, not computed by the formula."""
+    return range(0, padded_size - dilation * (kernel - 1), stride)
+
+
+def conv2d_reference(x, w, b, stride, padding, dilation):
+    """Cross-correlation by explicit loops over output pixels and kernel offsets."""
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    xp = _padded(x, pair(padding))
+    kh, kw = w.shape[2:]
+    rows, cols = _window_starts(xp.shape[2], kh, sh, dh), _window_starts(xp.shape[3], kw, sw, dw)
+    out = np.zeros((x.shape[0], w.shape[0], len(rows), len(cols)))
+    for i, top in enumerate(rows):
+        for j, left in enumerate(cols):
+            for a in range(kh):
+                for c in range(kw):
+                    pixel = xp[:, :, top + a * dh, left + c * dw]  # (N, C)
+                    out[:, :, i, j] += pixel @ w[:, :, a, c].T
+    return out if b is None else out + b.reshape(1, -1, 1, 1)
+
+
+def conv_transpose2d_reference(x, w, b, stride, padding, output_padding, dilation):
+    """Every input pixel paints weight * value onto a k x k (dilated) patch; then crop padding."""
+    (sh, sw), (ph, pw), (oh, ow), (dh, dw) = map(pair, (stride, padding, output_padding, dilation))
+    n, _, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    full = np.zeros((n, w.shape[1], (h - 1) * sh + dh * (kh - 1) + 1 + oh, (wd - 1) * sw + dw * (kw - 1) + 1 + ow))
+    for i in range(h):
+        for j in range(wd):
+            for a in range(kh):
+                for c in range(kw):
+                    full[:, :, i * sh + a * dh, j * sw + c * dw] += x[:, :, i, j] @ w[:, :, a, c]
+    out = full[:, :, ph:full.shape[2] - ph, pw:full.shape[3] - pw]
+    return out if b is None else out + b.reshape(1, -1, 1, 1)
+
+
+def weight_gradient_reference(x, gy, kernel, stride, padding, dilation):
+    """dW[o, c, a, b] = sum over n, i, j of gy[n, o, i, j] * padded_x[n, c, i s + a d, j s + b d]."""
+    (sh, sw), (dh, dw) = pair(stride), pair(dilation)
+    xp = _padded(x, pair(padding))
+    gw = np.zeros((gy.shape[1], x.shape[1]) + tuple(kernel))
+    for i in range(gy.shape[2]):
+        for j in range(gy.shape[3]):
+            for a in range(kernel[0]):
+                for c in range(kernel[1]):
+                    gw[:, :, a, c] += gy[:, :, i, j].T @ xp[:, :, i * sh + a * dh, j * sw + c * dw]
+    return gw
+
+
+def _operands(case, seed, device, bias=True, requires_grad=True):
+    """x, weight and (optionally) bias tensors for ``case``, float64 on ``device``."""
+    out_channels = case.weight_shape[1] if "output_padding" in case.kwargs else case.weight_shape[0]
+    x = leaf(random_array(case.x_shape, seed), device, requires_grad)
+    w = leaf(random_array(case.weight_shape, seed + 1), device, requires_grad)
+    b = leaf(random_array((out_channels,), seed + 2), device, requires_grad) if bias else None
+    return x, w, b
+
+
+# -- forward values ---------------------------------------------------------------------------------
+@device_settings()
+@given(case=conv2d_cases(), seed=SEEDS, with_bias=st.booleans())
+@example(case=DCGAN_CONV, seed=0, with_bias=True)
+def test_conv2d_matches_naive_loops(device, case, seed, with_bias):
+    x, w, b = _operands(case, seed, device, bias=with_bias, requires_grad=False)
+    expected = conv2d_reference(x.numpy(), w.numpy(), b.numpy() if with_bias else None, **case.kwargs)
+    y = F.conv2d(x, w, b, **case.kwargs)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@device_settings()
+@given(case=conv_transpose2d_cases(), seed=SEEDS)
+@example(case=DCGAN_CONV_T, seed=0)
+def test_conv_transpose2d_matches_naive_loops(device, case, seed):
+    x, w, b = _operands(case, seed, device, requires_grad=False)
+    expected = conv_transpose2d_reference(x.numpy(), w.numpy(), b.numpy(), **case.kwargs)
+    y = F.conv_transpose2d(x, w, b, **case.kwargs)
+    assert y.shape == expected.shape
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_dcgan_layers_halve_and_double_the_side(device):
+    x = minigan.randn(2, 3, 8, 8, device=device)
+    down = F.conv2d(x, minigan.randn(4, 3, 4, 4, device=device), stride=2, padding=1)
+    up = F.conv_transpose2d(down, minigan.randn(4, 3, 4, 4, device=device), stride=2, padding=1)
+    assert down.shape == (2, 4, 4, 4) and up.shape == (2, 3, 8, 8)
+    assert down.dtype == up.dtype == np.float32  # float32 in, float32 out
+
+
+# -- output shapes against PyTorch's formulas ---------------------------------------------------------
+@device_settings()
+@given(case=conv2d_cases(max_side=12, max_kernel=5, max_stride=4, max_padding=3, max_dilation=3))
+def test_conv2d_output_shape_follows_pytorch_formula(case):
+    x, w = minigan.zeros(case.x_shape), minigan.zeros(case.weight_shape)
+    k, s, p, d = case.weight_shape[2:], *(pair(case.kwargs[a]) for a in ("stride", "padding", "dilation"))
+    sides = tuple(expected_conv_side(case.x_shape[2 + i], k[i], s[i], p[i], d[i]) for i in range(2))
+    assert F.conv2d(x, w, **case.kwargs).shape == (case.x_shape[0], case.weight_shape[0]) + sides
+
+
+@device_settings()
+@given(case=conv_transpose2d_cases(max_side=8, max_kernel=5, max_stride=4, max_padding=3, max_dilation=3))
+def test_conv_transpose2d_output_shape_follows_pytorch_formula(case):
+    x, w = minigan.zeros(case.x_shape), minigan.zeros(case.weight_shape)
+    s, p, op, d = (pair(case.kwargs[a]) for a in ("stride", "padding", "output_padding", "dilation"))
+    k = case.weight_shape[2:]
+    sides = tuple(expected_conv_transpose_side(case.x_shape[2 + i], k[i], s[i], p[i], op[i], d[i])
+                  for i in range(2))
+    assert F.conv_transpose2d(x, w, **case.kwargs).shape == (case.x_shape[0], case.weight_shape[1]) + sides
+
+
+def test_int_and_pair_arguments_agree(device):
+    x, w = minigan.randn(1, 2, 7, 7, device=device), minigan.randn(3, 2, 3, 3, device=device)
+    as_ints = F.conv2d(x, w, stride=2, padding=1, dilation=2)
+    as_pairs = F.conv2d(x, w, stride=(2, 2), padding=[1, 1], dilation=(2, 2))
+    np.testing.assert_array_equal(as_ints.numpy(), as_pairs.numpy())
+    wt = minigan.randn(2, 3, 3, 3, device=device)
+    np.testing.assert_array_equal(F.conv_transpose2d(x, wt, stride=2, output_padding=1).numpy(),
+                                  F.conv_transpose2d(x, wt, stride=(2, 2), output_padding=(1, 1)).numpy())
+
+
+# -- the adjoint identity <conv2d(x, w), y> = <x, conv_transpose2d(y, w)> ------------------------------
+@device_settings()
+@given(case=conv2d_cases(), seed=SEEDS)
+@example(case=DCGAN_CONV, seed=0)
+def test_conv_transpose2d_is_the_adjoint_of_conv2d(device, case, seed):
+    x, w, _ = _operands(case, seed, device, bias=False, requires_grad=False)
+    conv_x = F.conv2d(x, w, **case.kwargs)
+    y = leaf(random_array(conv_x.shape, seed + 3), device, requires_grad=False)
+    s, p, d = (pair(case.kwargs[a]) for a in ("stride", "padding", "dilation"))
+    k = case.weight_shape[2:]
+    # the rows of x that conv2d's last window skips come back as output_padding
+    extra = tuple(case.x_shape[2 + i] - expected_conv_transpose_side(conv_x.shape[2 + i], k[i], s[i], p[i], 0, d[i])
+                  for i in range(2))
+    transposed_y = F.conv_transpose2d(y, w, stride=s, padding=p, output_padding=extra, dilation=d)
+    assert transposed_y.shape == x.shape
+    lhs = float((conv_x * y).sum().item())
+    rhs = float((x * transposed_y).sum().item())
+    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+
+
+# -- first derivatives -----------------------------------------------------------------------------------
+@device_settings(0.5)
+@given(case=conv2d_cases(), seed=SEEDS)
+@example(case=DCGAN_CONV, seed=0)
+def test_conv2d_gradcheck(device, case, seed):
+    minigan.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **case.kwargs), _operands(case, seed, device))
+
+
+@device_settings(0.5)
+@given(case=conv_transpose2d_cases(), seed=SEEDS)
+@example(case=DCGAN_CONV_T, seed=0)
+def test_conv_transpose2d_gradcheck(device, case, seed):
+    minigan.gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **case.kwargs), _operands(case, seed, device))
+
+
+def _grad_w_args(case):
+    s, p, d = (pair(case.kwargs[a]) for a in ("stride", "padding", "dilation"))
+    return s, p, d, case.weight_shape[2:]
+
+
+@device_settings(0.5)
+@given(case=conv2d_cases(max_batch=1, max_side=5), seed=SEEDS)
+def test_conv2d_grad_w_values_and_gradcheck(device, case, seed):
+    """Conv2dGradW(x, dy) is conv2d's weight gradient, and is itself differentiable in both."""
+    x, w, _ = _operands(case, seed, device, bias=False)
+    out_shape = F.conv2d(x, w, **case.kwargs).shape
+    gy = leaf(random_array(out_shape, seed + 4), device)
+    expected = weight_gradient_reference(x.numpy(), gy.numpy(), case.weight_shape[2:], **case.kwargs)
+    np.testing.assert_allclose(Conv2dGradW(*_grad_w_args(case))(x, gy).numpy(), expected, rtol=1e-12, atol=1e-12)
+    minigan.gradcheck(lambda a, b: Conv2dGradW(*_grad_w_args(case))(a, b), (x, gy))
+
+
+# -- second derivatives (WGAN-GP differentiates the critic's input gradient) ------------------------------
+SMALL_CONV = conv2d_cases(max_batch=1, max_side=4, max_padding=1)
+SMALL_CONV_T = conv_transpose2d_cases(max_batch=1, max_side=3, max_padding=1)
+
+
+@device_settings(0.2)
+@given(case=SMALL_CONV, seed=SEEDS)
+@example(case=ConvCase((1, 1, 4, 4), (1, 1, 4, 4), DCGAN_CONV.kwargs), seed=0)
+def test_conv2d_gradgradcheck(device, case, seed):
+    x, w, b = _operands(case, seed, device)
+    minigan.gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **case.kwargs), (x, w, b))
+
+
+@device_settings(0.2)
+@given(case=SMALL_CONV, seed=SEEDS)
+def test_conv2d_gradgradcheck_in_weight_only_exercises_grad_w_backward(device, case, seed):
+    x = leaf(random_array(case.x_shape, seed), device, requires_grad=False)
+    w = leaf(random_array(case.weight_shape, seed + 1), device)
+    # x is a constant, so the first derivative is Conv2dGradW(x, r) alone
+    minigan.gradgradcheck(lambda w: F.conv2d(x, w, **case.kwargs), w)
+
+
+@device_settings(0.2)
+@given(case=SMALL_CONV_T, seed=SEEDS)
+@example(case=ConvCase((1, 1, 2, 2), (1, 1, 4, 4), DCGAN_CONV_T.kwargs), seed=0)
+def test_conv_transpose2d_gradgradcheck(device, case, seed):
+    x, w, b = _operands(case, seed, device)
+    minigan.gradgradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **case.kwargs), (x, w, b))
+
+
+@device_settings(0.2)
+@given(case=conv2d_cases(max_batch=1, max_side=3, max_padding=1, max_kernel=2), seed=SEEDS)
+def test_conv2d_grad_w_gradgradcheck(device, case, seed):
+    x, w, _ = _operands(case, seed, device, bias=False)
+    gy = leaf(random_array(F.conv2d(x, w, **case.kwargs).shape, seed + 4), device)
+    minigan.gradgradcheck(lambda a, b: Conv2dGradW(*_grad_w_args(case))(a, b), (x, gy))
+
+
+# -- a small WGAN-GP critic: the penalty's gradient with respect to the weights ----------------------------
+CRITIC_X, CRITIC_W1, CRITIC_B1, CRITIC_W2 = (2, 1, 4, 4), (2, 1, 4, 4), (2,), (1, 2, 2, 2)
+
+
+def critic(x, w1, b1, w2):
+    """conv(k4 s2 p1) -> leaky_relu(0.2) -> conv(k2): one score per sample."""
+    h = F.leaky_relu(F.conv2d(x, w1, b1, stride=2, padding=1), 0.2)
+    return F.conv2d(h, w2).reshape(x.shape[0])
+
+
+def gradient_penalty(x, w1, b1, w2):
+    """mean over samples of (||d critic(x) / dx|| - 1)^2, differentiable in the weights."""
+    with minigan.enable_grad():  # gradcheck evaluates under no_grad; the penalty needs a graph
+        x = x.detach().requires_grad_()
+        (gx,) = minigan.grad(critic(x, w1, b1, w2).sum(), x, create_graph=True)
+        norms = (gx * gx).sum(axis=(1, 2, 3)).sqrt()
+        return ((norms - 1.0) * (norms - 1.0)).mean()
+
+
+def _critic_inputs(seed, device):
+    shapes = (CRITIC_X, CRITIC_W1, CRITIC_B1, CRITIC_W2)
+    return [leaf(random_array(s, seed + i), device, requires_grad=i > 0) for i, s in enumerate(shapes)]
+
+
+@device_settings(0.2)
+@given(seed=SEEDS)
+def test_gradient_penalty_gradcheck_on_the_weights(device, seed):
+    x, w1, b1, w2 = _critic_inputs(seed, device)
+    hidden = conv2d_reference(x.numpy(), w1.numpy(), b1.numpy(), 2, 1, 1)
+    assume(np.abs(hidden).min() > 1e-3)  # keep every pre-activation off leaky_relu's kink
+    minigan.gradcheck(gradient_penalty, (x, w1, b1, w2))
+
+
+def test_gradient_penalty_gradients_match_pytorch():
+    torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the WGAN-GP penalty gradient")
+    x, w1, b1, w2 = _critic_inputs(7, "cpu")
+    penalty = gradient_penalty(x, w1, b1, w2)
+    grads = minigan.grad(penalty, [w1, b1, w2], allow_unused=True)  # b1 only moves the kinks
+    tx, tw1, tb1, tw2 = (torch.tensor(t.numpy(), requires_grad=True) for t in (x, w1, b1, w2))
+    h = torch.nn.functional.leaky_relu(torch.nn.functional.conv2d(tx, tw1, tb1, stride=2, padding=1), 0.2)
+    score = torch.nn.functional.conv2d(h, tw2).reshape(-1)
+    (tgx,) = torch.autograd.grad(score.sum(), tx, create_graph=True)
+    t_penalty = ((tgx.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    t_grads = torch.autograd.grad(t_penalty, [tw1, tb1, tw2], allow_unused=True)
+    np.testing.assert_allclose(penalty.item(), t_penalty.item(), rtol=1e-12)
+    for ours, theirs, w in zip(grads, t_grads, (w1, b1, w2)):
+        ours = np.zeros(w.shape) if ours is None else ours.numpy()
+        theirs = np.zeros(w.shape) if theirs is None else theirs.numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert np.abs(grads[0].numpy()).max() > 1e-3  # the second-order term is really there
+
+
+# -- errors -------------------------------------------------------------------------------------------
+def _raises(error, message):
+    return pytest.raises(error, match=re.escape(message))
+
+
+def test_conv_rejects_inputs_that_are_not_4d():
+    w = minigan.zeros(2, 2, 3, 3)
+    with _raises(ValueError, "conv2d: expected x.ndim == 4, got 3 (shape (2, 5, 5))"):
+        F.conv2d(minigan.zeros(2, 5, 5), w)
+    with _raises(ValueError, "conv2d: expected weight.ndim == 4, got 2 (shape (2, 2))"):
+        F.conv2d(minigan.zeros(1, 2, 5, 5), minigan.zeros(2, 2))
+    with _raises(ValueError, "conv_transpose2d: expected x.ndim == 4, got 5 (shape (1, 1, 2, 5, 5))"):
+        F.conv_transpose2d(minigan.zeros(1, 1, 2, 5, 5), w)
+    with _raises(TypeError, "conv2d: x must be a Tensor, got ndarray"):
+        F.conv2d(np.zeros((1, 2, 5, 5)), w)
+
+
+def test_conv_channel_mismatch_names_both_shapes():
+    with _raises(ValueError, "conv2d: x has 3 channels but weight (4, 2, 3, 3) expects 2 (x shape (1, 3, 5, 5))"):
+        F.conv2d(minigan.zeros(1, 3, 5, 5), minigan.zeros(4, 2, 3, 3))
+    with _raises(ValueError, "conv_transpose2d: x has 4 channels but weight (2, 3, 3, 3) expects 2 "
+                             "(x shape (1, 4, 5, 5))"):
+        F.conv_transpose2d(minigan.zeros(1, 4, 5, 5), minigan.zeros(2, 3, 3, 3))
+
+
+@pytest.mark.parametrize("name, value, minimum", [
+    ("stride", 0, 1), ("stride", (1, 2, 3), 1), ("stride", 1.5, 1), ("stride", (2, -1), 1),
+    ("padding", -1, 0), ("padding", (0, 0.5), 0), ("dilation", 0, 1)])
+def test_bad_stride_padding_dilation_raise(name, value, minimum):
+    x, w = minigan.zeros(1, 1, 5, 5), minigan.zeros(1, 1, 2, 2)
+    message = f"must be an int or a pair of ints >= {minimum}, got {value!r}"
+    with _raises(ValueError, f"conv2d: {name} {message}"):
+        F.conv2d(x, w, **{name: value})
+    with _raises(ValueError, f"conv_transpose2d: {name} {message}"):
+        F.conv_transpose2d(x, w, **{name: value})
+
+
+def test_output_padding_must_be_smaller_than_stride():
+    x, w = minigan.zeros(1, 1, 3, 3), minigan.zeros(1, 1, 3, 3)
+    with _raises(ValueError, "conv_transpose2d: output_padding (2, 2) must be smaller than stride (2, 2)"):
+        F.conv_transpose2d(x, w, stride=2, output_padding=2)
+    with _raises(ValueError, "conv_transpose2d: output_padding (0, 1) must be smaller than stride (2, 1)"):
+        F.conv_transpose2d(x, w, stride=(2, 1), output_padding=(0, 1))
+    with _raises(ValueError, "conv_transpose2d: output_padding must be an int or a pair of ints >= 0, got -1"):
+        F.conv_transpose2d(x, w, stride=2, output_padding=-1)
+
+
+def test_dtype_mismatch_names_both_dtypes():
+    x32, w64 = minigan.zeros(1, 2, 5, 5), minigan.zeros(2, 2, 3, 3, dtype="float64")
+    with _raises(TypeError, "conv2d: x is float32 but weight is float64"):
+        F.conv2d(x32, w64)
+    with _raises(TypeError, "conv_transpose2d: x is float32 but weight is float64"):
+        F.conv_transpose2d(x32, w64)
+    with _raises(TypeError, "conv2d: x is float32 but bias is float64"):
+        F.conv2d(x32, minigan.zeros(2, 2, 3, 3), minigan.zeros(2, dtype="float64"))
+
+
+def test_bad_bias_raises():
+    x, w = minigan.zeros(1, 2, 5, 5), minigan.zeros(3, 2, 3, 3)
+    with _raises(ValueError, "conv2d: bias must have shape (3,), got (2,)"):
+        F.conv2d(x, w, minigan.zeros(2))
+    with _raises(ValueError, "conv_transpose2d: bias must have shape (3,), got (2,)"):
+        F.conv_transpose2d(minigan.zeros(1, 2, 5, 5), minigan.zeros(2, 3, 3, 3), minigan.zeros(2))
+    with _raises(TypeError, "conv2d: bias must be a Tensor or None, got list"):
+        F.conv2d(x, w, [0.0, 0.0, 0.0])
+
+
+def test_input_too_small_for_the_kernel_raises():
+    with _raises(ValueError, "conv2d: input (1, 1, 2, 2) padded by (0, 0) is smaller than the dilated "
+                             "kernel (3, 3) (dilation (1, 1))"):
+        F.conv2d(minigan.zeros(1, 1, 2, 2), minigan.zeros(1, 1, 3, 3))
+    with _raises(ValueError, "conv2d: input (1, 1, 4, 4) padded by (0, 0) is smaller than the dilated "
+                             "kernel (3, 3) (dilation (2, 2))"):
+        F.conv2d(minigan.zeros(1, 1, 4, 4), minigan.zeros(1, 1, 3, 3), dilation=2)
+    with _raises(ValueError, "conv_transpose2d: padding (1, 1) leaves no output for input (1, 1, 1, 1) "
+                             "and kernel (1, 1)"):
+        F.conv_transpose2d(minigan.zeros(1, 1, 1, 1), minigan.zeros(1, 1, 1, 1), padding=1)
+
+
+def test_operands_on_different_devices_raise():
+    with pytest.raises(RuntimeError, match="Conv2d: expected all tensors on one device, got cpu and sim"):
+        F.conv2d(minigan.zeros(1, 1, 3, 3), minigan.zeros(1, 1, 3, 3, device="sim"))
