@@ -38,15 +38,15 @@ def minigan_step(device, batch):
     return step, (G, D)
 
 
-def torch_step(torch, device, batch, weights):
-    """The same iteration in PyTorch, starting from minigan's weights."""
+def torch_step(torch, device, batch, weights=None):
+    """The same iteration in PyTorch, starting from minigan's weights (when given)."""
     nn = torch.nn
     G = nn.Sequential(nn.Linear(100, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (128, 7, 7)),
                       nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
                       nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
     D = nn.Sequential(nn.Conv2d(1, 64, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(64, 128, 4, 2, 1),
                       nn.BatchNorm2d(128), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(128 * 7 * 7, 1))
-    for model, source in zip((G, D), weights):
+    for model, source in zip((G, D), weights or ()):
         model.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in source.state_dict().items()})
     G.to(device)
     D.to(device)

@@ -18,12 +18,13 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import numpy as np
 
 import minigan
 from minigan import optim
-from minigan.data import DataLoader, FashionMNIST, MNIST
+from minigan.data import DataLoader, EmbeddedSampleWarning, FashionMNIST, MNIST
 from minigan.gan import LOSSES, GANTrainer, MetricsLog, build, get_loss
 from minigan.images import save_grid
 
@@ -76,8 +77,14 @@ def make_optimizer(config, params):
 
 
 def load_dataset(args):
+    """The training set; when only the embedded 10k MNIST sample is at hand, say so in one line."""
     dataset_class = MNIST if args.dataset == "mnist" else FashionMNIST
-    return dataset_class(root=args.data_dir, train=True, limit=args.limit)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmbeddedSampleWarning)
+        dataset = dataset_class(root=args.data_dir, train=True, limit=args.limit)
+    for warning in caught:
+        print(f"note: {warning.message}")
+    return dataset
 
 
 class ProgressBar:

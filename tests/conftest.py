@@ -11,15 +11,17 @@ from hypothesis import HealthCheck, settings
 
 import minigan
 
+# the device fixture is the same for every example, so sharing it across examples is safe
+SUPPRESSED = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 settings.register_profile(
     "ci", derandomize=True, deadline=None, max_examples=25, print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    suppress_health_check=SUPPRESSED)
 settings.register_profile(
     "dev", deadline=None, max_examples=25,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    suppress_health_check=SUPPRESSED)
 settings.register_profile(
     "thorough", deadline=None, max_examples=300,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    suppress_health_check=SUPPRESSED)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 DEVICES = [

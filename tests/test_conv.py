@@ -90,7 +90,8 @@ def weight_gradient_reference(x, gy, kernel, stride, padding, dilation):
 
 def _operands(case, seed, device, bias=True, requires_grad=True):
     """x, weight and (optionally) bias tensors for ``case``, float64 on ``device``."""
-    out_channels = case.weight_shape[1] if "output_padding" in case.kwargs else case.weight_shape[0]
+    transposed = "output_padding" in case.kwargs  # conv_transpose2d's weight is (Cin, Cout, kh, kw)
+    out_channels = case.weight_shape[1] if transposed else case.weight_shape[0]
     x = leaf(random_array(case.x_shape, seed), device, requires_grad)
     w = leaf(random_array(case.weight_shape, seed + 1), device, requires_grad)
     b = leaf(random_array((out_channels,), seed + 2), device, requires_grad) if bias else None
@@ -118,6 +119,21 @@ def test_conv_transpose2d_matches_naive_loops(device, case, seed):
     y = F.conv_transpose2d(x, w, b, **case.kwargs)
     assert y.shape == expected.shape
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", [0, 1])
+def test_conv_accepts_non_contiguous_inputs(device, padding):
+    """A permuted view (as a channels-last image or another layer's output may be) gives the same values."""
+    nhwc = random_array((2, 5, 4, 3), seed=1)
+    x = F.permute(leaf(nhwc, device, requires_grad=False), (0, 3, 1, 2))  # (N, C, H, W) view
+    w = random_array((2, 3, 3, 3), seed=2)
+    nchw = nhwc.transpose(0, 3, 1, 2)
+    y = F.conv2d(x, leaf(w, device, requires_grad=False), stride=2, padding=padding)
+    np.testing.assert_allclose(y.numpy(), conv2d_reference(nchw, w, None, 2, padding, 1), rtol=1e-12)
+    wt = random_array((3, 2, 3, 3), seed=3)
+    yt = F.conv_transpose2d(x, leaf(wt, device, requires_grad=False), stride=2, padding=padding)
+    np.testing.assert_allclose(yt.numpy(), conv_transpose2d_reference(nchw, wt, None, 2, padding, 0, 1),
+                               rtol=1e-12, atol=1e-12)
 
 
 def test_dcgan_layers_halve_and_double_the_side(device):

@@ -192,3 +192,22 @@ def test_metrics_stay_on_the_device_until_flushed():
     assert sim.transfers == {"to_host": 0, "to_device": 0}
     log.flush()
     assert sim.transfers["to_host"] == 1
+
+
+@pytest.mark.parametrize("name", ["non-saturating", "wgan-gp"])
+def test_dcgan_training_step_makes_no_host_transfers(name):
+    """The whole DCGAN iteration (convs, batch norm, Adam, the gradient penalty) stays on the device."""
+    from minigan import sim
+    from minigan.gan import build
+    minigan.manual_seed(0)
+    G, D = build("dcgan", name)
+    G.to("sim")
+    D.to("sim")
+    trainer = GANTrainer(G, D, optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999)),
+                         optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999)), get_loss(name), device="sim")
+    real = minigan.rand(4, 1, 28, 28, device="sim")
+    trainer.step(real)
+    sim.reset_transfers()
+    metrics = trainer.step(real)
+    assert sim.transfers == {"to_host": 0, "to_device": 0}
+    assert all(v.device == "sim" for v in metrics.values())

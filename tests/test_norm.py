@@ -81,7 +81,8 @@ def test_batch_norm_training_gradgradcheck(device, shape, data):
 def test_batch_norm_training_normalises_each_channel(device, shape, data):
     channel_scale = data.draw(arrays((shape[1],), low=0.1, high=10.0))
     channel_shift = data.draw(arrays((shape[1],), low=-5.0, high=5.0))
-    values = data.draw(arrays(shape)) * _per_channel(channel_scale, len(shape)) + _per_channel(channel_shift, len(shape))
+    ndim = len(shape)
+    values = data.draw(arrays(shape)) * _per_channel(channel_scale, ndim) + _per_channel(channel_shift, ndim)
     axes = _stat_axes(shape)
     assume(values.var(axis=axes).min() > 1e-3)  # a constant channel has nothing to normalise
     y = F.batch_norm(leaf(values, device, requires_grad=False), None, None, training=True).numpy()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .elementwise import exp
+from .elementwise import exp, where
 from .reduce import normalize_axes
 from .reduce import sum as _sum
 
@@ -17,26 +17,35 @@ def _check(op: str, x) -> None:
 
 
 class ReLU(Function):
+    save_output = True  # the next layer keeps it anyway; its sign is the mask backward needs
+
     def forward(self, x):
-        self.positive = x > 0  # one byte per element is all backward needs
-        return x * self.positive
+        return backend.array_module(x).maximum(x, 0)
 
     def backward(self, gy):  # 1 for x > 0, else 0 (0 at the kink, as PyTorch)
-        return gy * Tensor(self.positive)
+        return gy * Tensor(self.saved_output().data > 0)
 
 
 class LeakyReLU(Function):
+    save_output = True  # for slope >= 0, y > 0 exactly where x > 0: y gives backward its mask
+
     def __init__(self, negative_slope):
         self.negative_slope = negative_slope
 
     def forward(self, x):
-        self.positive = x > 0
-        return backend.array_module(x).where(self.positive, x, x * self.negative_slope)
+        xp = backend.array_module(x)
+        if self.negative_slope < 0:  # then y > 0 on both sides: keep the mask itself
+            self.positive = x > 0
+            return xp.where(self.positive, x, x * self.negative_slope)
+        if self.negative_slope <= 1:  # then max(x, slope x) is the function: 2 passes, not 3
+            return xp.maximum(x, x * self.negative_slope)
+        return xp.where(x > 0, x, x * self.negative_slope)
 
     def backward(self, gy):  # 1 for x > 0, else negative_slope
-        xp = backend.array_module(self.positive)
-        slope = xp.where(self.positive, 1, self.negative_slope).astype(gy.dtype)
-        return gy * Tensor(slope)
+        positive = getattr(self, "positive", None)
+        if positive is None:
+            positive = self.saved_output().data > 0
+        return where(Tensor(positive), gy, gy * self.negative_slope)
 
 
 class Sigmoid(Function):
