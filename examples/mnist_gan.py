@@ -9,6 +9,7 @@ At the end of every epoch, --out (default runs/mnist_gan) receives:
     samples_epoch_NNN.png  a grid from a fixed batch of z, so epochs can be compared
     losses.png             D and G losses, mean D(x) and D(G(z)) per step (needs matplotlib)
     metrics.jsonl          one line of epoch averages
+    steps.jsonl            one line per step (what losses.png plots)
     checkpoint.npz         G, D, both optimizers, epoch, step and RNG states (minigan.save)
 """
 from __future__ import annotations
@@ -26,7 +27,9 @@ import minigan
 from minigan import optim
 from minigan.data import DataLoader, EmbeddedSampleWarning, FashionMNIST, MNIST
 from minigan.gan import LOSSES, GANTrainer, MetricsLog, build, get_loss
+from minigan.gan.variants import REMEDIES, with_remedy
 from minigan.images import save_grid
+from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
 
 # Optimiser settings from the papers: DCGAN (Radford et al.), WGAN (Arjovsky et al.),
 # WGAN-GP (Gulrajani et al.). Flags override them.
@@ -49,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=None, help="default: from the paper of the loss")
     p.add_argument("--betas", type=float, nargs=2, default=None, help="Adam's betas (default: from the paper)")
     p.add_argument("--n-critic", type=int, default=None, help="D steps per G step (default: from the paper)")
+    p.add_argument("--remedy", choices=REMEDIES, default="none",
+                   help="a minibatch layer in D against mode collapse: minibatch-stddev (Karras et al. 2018) "
+                        "or minibatch-discrimination (Salimans et al. 2016)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
     p.add_argument("--data-dir", default=None, help="where the IDX files are (then $MINIGAN_DATA, ~/.cache/minigan)")
@@ -56,14 +62,22 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--log-every", type=int, default=10, help="steps between progress-bar updates")
-    return p.parse_args(argv)
+    p.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="every N epochs, score 2,000 samples with minigan.metrics (Frechet distance in "
+                        "LeNet features, modes covered, ...) into metrics.jsonl; 0: never")
+    args = p.parse_args(argv)
+    if args.eval_every < 0:
+        p.error("--eval-every must be >= 0")
+    if args.eval_every and args.dataset != "mnist":
+        p.error("--eval-every scores digits with an MNIST classifier: it needs --dataset mnist")
+    return args
 
 
 def settings(args) -> dict:
     """The run's configuration: the paper's defaults, overridden by the flags given."""
     base = PAPER_DEFAULTS.get(args.loss, DCGAN_DEFAULTS)
     return {"arch": args.arch, "loss": args.loss, "dataset": args.dataset, "batch_size": args.batch_size,
-            "seed": args.seed, "limit": args.limit, "latent_dim": 100,
+            "seed": args.seed, "limit": args.limit, "latent_dim": 100, "remedy": args.remedy,
             "optimizer": base["optimizer"],
             "lr": args.lr if args.lr is not None else base["lr"],
             "betas": list(args.betas) if args.betas is not None else base["betas"],
@@ -150,6 +164,33 @@ def save_samples(trainer, fixed_z, path: str) -> None:
     save_grid(images, path, nrow=8)
 
 
+def evaluate_generator(G, evaluator, latent_dim: int, device, seed: int = 0, n: int = REFERENCE_SIZE,
+                       batch_size: int = 250) -> dict:
+    """Sample-quality metrics of G (minigan.metrics): n samples from a fixed z, G in eval mode.
+
+    z comes from its own NumPy generator seeded with ``seed``, so evaluating leaves the training
+    run's random numbers alone and every evaluation scores the same z (epochs compare fairly).
+    n defaults to the size of the real reference set, as Frechet distances depend on n."""
+    z = np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+    was_training = G.training
+    G.eval()
+    try:
+        with minigan.no_grad():
+            samples = [G(minigan.tensor(z[i:i + batch_size], device=device)) for i in range(0, n, batch_size)]
+    finally:
+        G.train(was_training)
+    return evaluator(minigan.functional.concatenate(samples))
+
+
+def read_steps(path: str) -> list:
+    """[(step, metrics)] from steps.jsonl, as written by earlier epochs of this run."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [(row.pop("step"), row) for row in rows]
+
+
 def epoch_means(rows: list) -> dict:
     keys = sorted({k for _, row in rows for k in row})
     return {k: float(np.mean([row[k] for _, row in rows if k in row])) for k in keys}
@@ -167,11 +208,13 @@ def main(argv=None) -> None:
     loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True, drop_last=True,
                         seed=config["seed"], device=args.device)
     G, D = build(config["arch"], config["loss"], config["latent_dim"])
+    D = with_remedy(D, config["remedy"])
     G.to(args.device)
     D.to(args.device)
     trainer = GANTrainer(G, D, make_optimizer(config, G.parameters()), make_optimizer(config, D.parameters()),
                          get_loss(config["loss"]), config["latent_dim"], config["n_critic"], args.device)
     fixed_z = trainer.sample_z(SAMPLE_GRID)
+    evaluator = SampleEvaluator(device=args.device) if args.eval_every else None
     start_epoch = 1
     if checkpoint:
         trainer.load_state_dict(checkpoint["trainer"])
@@ -183,7 +226,10 @@ def main(argv=None) -> None:
     print(f"training {config['arch']} with the {config['loss']} loss on {len(dataset)} images, "
           f"device {args.device}, {len(loader)} steps per epoch")
 
-    history, log = [], MetricsLog()
+    steps_path = os.path.join(args.out, "steps.jsonl")  # every step's metrics, for the plot
+    history, log = (read_steps(steps_path) if checkpoint else []), MetricsLog()
+    if not checkpoint and os.path.exists(steps_path):
+        os.remove(steps_path)  # a fresh run in an old folder starts a fresh record
     for epoch in range(start_epoch, args.epochs + 1):
         bar, rows, started = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}"), [], time.time()
         for i, (real, _) in enumerate(loader, 1):
@@ -194,9 +240,14 @@ def main(argv=None) -> None:
                 bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in ("d_loss", "g_loss", "d_real", "d_fake")})
         bar.close()
         history += rows
+        with open(steps_path, "a") as f:
+            f.writelines(json.dumps({"step": step, **row}) + "\n" for step, row in rows)
         seconds = time.time() - started
         summary = {"epoch": epoch, "step": trainer.d_steps, **epoch_means(rows), "seconds": round(seconds, 2),
                    "images_per_s": round(len(loader) * config["batch_size"] / seconds, 1)}
+        if evaluator is not None and epoch % args.eval_every == 0:
+            summary.update(evaluate_generator(trainer.G, evaluator, config["latent_dim"], args.device,
+                                              seed=config["seed"]))
         save_samples(trainer, fixed_z, os.path.join(args.out, f"samples_epoch_{epoch:03d}.png"))
         with open(os.path.join(args.out, "metrics.jsonl"), "a") as f:
             f.write(json.dumps(summary) + "\n")
@@ -204,8 +255,10 @@ def main(argv=None) -> None:
             print("matplotlib is not installed: skipping losses.png (pip install matplotlib)")
         minigan.save({"config": config, "trainer": trainer.state_dict(), "loader": loader.state_dict(),
                       "rng": minigan.backend.rng_state(), "fixed_z": fixed_z, "epoch": epoch}, checkpoint_path)
+        quality = (f", FD {summary['frechet_distance']:.1f}, {summary['modes_covered']} modes"
+                   if "frechet_distance" in summary else "")
         print(f"epoch {epoch}: d_loss {summary.get('d_loss', float('nan')):.3f} "
-              f"g_loss {summary.get('g_loss', float('nan')):.3f} ({seconds:.1f}s); wrote {args.out}")
+              f"g_loss {summary.get('g_loss', float('nan')):.3f} ({seconds:.1f}s{quality}); wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Read it in this order: backend (devices), autograd (the graph and backprop), tensor,
 functional (the ops), gradcheck.
 """
+import numpy as _np
+
 from . import backend
 from .autograd import Function, backward, enable_grad, grad, is_grad_enabled, no_grad, profile
 from .backend import Device, cuda_is_available
@@ -13,8 +15,10 @@ from . import nn, optim
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import data, io
 from .io import CheckpointError, load, save
+from . import gan
+from . import classifier, metrics, viz
 
-float32 = "float32"
-float64 = "float64"
+float32 = _np.dtype("float32")  # so minigan.zeros(3, dtype=minigan.float64) reads like PyTorch
+float64 = _np.dtype("float64")
 
 __version__ = "0.1.0"

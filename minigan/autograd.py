@@ -91,6 +91,7 @@ class Function:
             return Tensor(out)
         self.parents = tuple(t._node() for t in inputs)
         self.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        self.out_shape, self.out_dtype = out.shape, out.dtype  # for minigan.viz
         self.saved = {i: (inputs[i].data, self.parents[i]) for i in self.save_inputs}
         if self.save_output:
             self.saved["out"] = out
@@ -128,11 +129,13 @@ class Function:
 
     def release(self) -> None:
         """Free what backward needed; a second backward through this node raises."""
-        parents = self.parents
+        kept = self.parents, self.out_shape, self.out_dtype
         self.__dict__.clear()
-        self.parents, self.saved, self.released = parents, None, True
+        self.parents, self.out_shape, self.out_dtype = kept
+        self.saved, self.released = None, True
 
     released = False
+    out_shape = out_dtype = None  # the output's, set when recorded in the graph (kept by release)
 
 
 def _parents(node):
@@ -141,6 +144,7 @@ def _parents(node):
 
 def _topological_order(roots):
     """Nodes reachable from ``roots``, each after all its parents (iterative post-order DFS)."""
+    ### BEGIN SOLUTION backprop
     order, visited = [], set()
     stack = [(root, False) for root in roots]
     while stack:
@@ -156,6 +160,7 @@ def _topological_order(roots):
         stack.append((node, True))
         stack.extend((p, False) for p in _parents(node) if p is not None and id(p) not in visited)
     return order
+    ### END SOLUTION
 
 
 def _leading_to(order, targets):
@@ -202,11 +207,13 @@ def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
                 grads_in = _profile.timed(node.name, "backward", node.backward, g)
             if not isinstance(grads_in, tuple):
                 grads_in = (grads_in,)
+            ### BEGIN SOLUTION backprop
             for parent, gx in zip(node.parents, grads_in):
                 if parent is None or gx is None:
                     continue
                 key = id(parent)
                 grads[key] = gx if key not in grads else grads[key] + gx
+            ### END SOLUTION
             if not retain_graph:
                 node.release()
     return found

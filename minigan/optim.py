@@ -198,6 +198,7 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov))
 
     def _update(self, p, grad, state, group):
+        ### BEGIN SOLUTION sgd
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         if wd != 0:
             grad = grad + wd * p.data  # a new array: .grad is never written
@@ -210,6 +211,7 @@ class SGD(Optimizer):
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
         p.data -= lr * grad
+        ### END SOLUTION
 
 
 class Adam(Optimizer):
@@ -231,6 +233,7 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: invalid betas {betas!r} (two numbers in [0, 1))")
 
     def _update(self, p, grad, state, group):
+        ### BEGIN SOLUTION adam
         (beta1, beta2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
         if not state:
             state.update(step=0, exp_avg=_zeros_like(p.data), exp_avg_sq=_zeros_like(p.data))
@@ -244,6 +247,7 @@ class Adam(Optimizer):
         step_size = lr / (1 - beta1 ** t)
         denom = backend.array_module(v).sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
         p.data -= step_size * (m / denom)
+        ### END SOLUTION
 
 
 class RMSprop(Optimizer):
@@ -261,6 +265,7 @@ class RMSprop(Optimizer):
                                       momentum=momentum))
 
     def _update(self, p, grad, state, group):
+        ### BEGIN SOLUTION rmsprop
         lr, alpha, eps, wd, momentum = (group[k] for k in ("lr", "alpha", "eps", "weight_decay", "momentum"))
         if not state:
             state.update(step=0, square_avg=_zeros_like(p.data))
@@ -280,3 +285,4 @@ class RMSprop(Optimizer):
             p.data -= lr * buf
         else:
             p.data -= lr * (grad / avg)
+        ### END SOLUTION

@@ -2,6 +2,7 @@
 from typing import NamedTuple
 
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -160,3 +161,20 @@ def small_shapes(**kwargs):
 def small_pairs(**kwargs):
     """:func:`broadcastable_pair` with sides of at most 3."""
     return broadcastable_pair(**{"max_side": 3, **kwargs})
+
+
+# -- the course kit's task marks (docs/course.md): ``pytest -m op_relu`` grades task relu --------
+def op_params(names, tasks=None, values=None):
+    """``names`` as pytest params (id: the name), each marked ``op_<task>`` for its task.
+
+    ``tasks`` maps a name to its task id, a tuple of ids, or None for no mark (default: the
+    name itself); ``values`` maps a name to the value the test receives (default: the name).
+    """
+    tasks, values = tasks or {}, values or {}
+    params = []
+    for name in names:
+        task = tasks.get(name, name)
+        ids = () if task is None else (task,) if isinstance(task, str) else tuple(task)
+        params.append(pytest.param(values.get(name, name), id=name,
+                                   marks=[getattr(pytest.mark, f"op_{t}") for t in ids]))
+    return params

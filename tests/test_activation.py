@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import minigan
 from minigan import functional as F
 
-from helpers import arrays, device_settings, leaf, shapes
+from helpers import arrays, device_settings, leaf, op_params, shapes
 
 # Each smooth activation with an independent float64 NumPy formula for its forward values.
 SMOOTH = {
@@ -18,11 +18,13 @@ SMOOTH = {
     "softplus": (F.softplus, lambda x: np.log1p(np.exp(x))),
     "logsigmoid": (F.logsigmoid, lambda x: -np.log1p(np.exp(-x))),
 }
+TASK_OF = {"logsigmoid": "softplus"}  # the course task each activation tests
+SOFTMAX_FAMILY = op_params(["softmax", "log_softmax"], values={"softmax": F.softmax, "log_softmax": F.log_softmax})
 SLOPES = st.floats(0.0, 1.0).filter(lambda s: s != 1.0) | st.sampled_from([0.01, 0.2])
 
 
 # -- first derivatives ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(SMOOTH))
+@pytest.mark.parametrize("name", op_params(sorted(SMOOTH), TASK_OF))
 @device_settings()
 @given(data=st.data())
 def test_smooth_activation_gradcheck(device, name, data):
@@ -31,6 +33,7 @@ def test_smooth_activation_gradcheck(device, name, data):
     minigan.gradcheck(op, x)
 
 
+@pytest.mark.op_relu
 @device_settings()
 @given(data=st.data())
 def test_relu_gradcheck_away_from_the_kink(device, data):
@@ -38,6 +41,7 @@ def test_relu_gradcheck_away_from_the_kink(device, data):
     minigan.gradcheck(F.relu, x)
 
 
+@pytest.mark.op_leaky_relu
 @device_settings()
 @given(data=st.data(), slope=SLOPES)
 def test_leaky_relu_gradcheck_away_from_the_kink(device, data, slope):
@@ -45,7 +49,7 @@ def test_leaky_relu_gradcheck_away_from_the_kink(device, data, slope):
     minigan.gradcheck(lambda t: F.leaky_relu(t, slope), x)
 
 
-@pytest.mark.parametrize("op", [F.softmax, F.log_softmax], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("op", SOFTMAX_FAMILY)
 @device_settings()
 @given(data=st.data())
 def test_softmax_family_gradcheck_along_any_axis(device, op, data):
@@ -56,6 +60,7 @@ def test_softmax_family_gradcheck_along_any_axis(device, op, data):
 
 
 # -- kinks, by hand -----------------------------------------------------------------------------------
+@pytest.mark.op_relu
 def test_relu_derivative_at_zero_is_zero_like_pytorch(device):
     x = leaf([-1.0, 0.0, 2.0], device)
     y = F.relu(x)
@@ -64,6 +69,7 @@ def test_relu_derivative_at_zero_is_zero_like_pytorch(device):
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
 
 
+@pytest.mark.op_leaky_relu
 @pytest.mark.parametrize("slope", [0.01, 0.2, 0.0])
 def test_leaky_relu_derivative_at_zero_is_the_negative_slope(device, slope):
     x = leaf([-2.0, 0.0, 3.0], device)
@@ -74,7 +80,7 @@ def test_leaky_relu_derivative_at_zero_is_the_negative_slope(device, slope):
 
 
 # -- second derivatives (the WGAN-GP path) ----------------------------------------------------------------
-@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus", "logsigmoid"])
+@pytest.mark.parametrize("name", op_params(["sigmoid", "tanh", "softplus", "logsigmoid"], TASK_OF))
 @device_settings(0.4)
 @given(data=st.data())
 def test_smooth_activation_gradgradcheck(device, name, data):
@@ -83,6 +89,8 @@ def test_smooth_activation_gradgradcheck(device, name, data):
     minigan.gradgradcheck(op, x)
 
 
+@pytest.mark.op_relu
+@pytest.mark.op_leaky_relu
 @device_settings(0.4)
 @given(data=st.data(), slope=SLOPES)
 def test_relu_and_leaky_relu_gradgradcheck(device, data, slope):
@@ -91,7 +99,7 @@ def test_relu_and_leaky_relu_gradgradcheck(device, data, slope):
     minigan.gradgradcheck(lambda t: F.leaky_relu(t, slope), x)
 
 
-@pytest.mark.parametrize("op", [F.softmax, F.log_softmax], ids=["softmax", "log_softmax"])
+@pytest.mark.parametrize("op", SOFTMAX_FAMILY)
 @device_settings(0.2)
 @given(data=st.data())
 def test_softmax_family_gradgradcheck(device, op, data):
@@ -99,6 +107,7 @@ def test_softmax_family_gradgradcheck(device, op, data):
     minigan.gradgradcheck(lambda t: op(t, -1), x)
 
 
+@pytest.mark.op_tanh
 def test_second_derivative_of_tanh_by_hand(device):
     x = leaf([-0.7, 0.0, 1.3], device)
     (g,) = minigan.grad(F.tanh(x).sum(), x, create_graph=True)
@@ -108,7 +117,7 @@ def test_second_derivative_of_tanh_by_hand(device):
 
 
 # -- forward values ----------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(SMOOTH))
+@pytest.mark.parametrize("name", op_params(sorted(SMOOTH), TASK_OF))
 @device_settings()
 @given(data=st.data())
 def test_smooth_activation_values(device, name, data):
@@ -117,6 +126,8 @@ def test_smooth_activation_values(device, name, data):
     np.testing.assert_allclose(op(leaf(values, device)).numpy(), reference(values), rtol=1e-12)
 
 
+@pytest.mark.op_relu
+@pytest.mark.op_leaky_relu
 @device_settings()
 @given(data=st.data(), slope=SLOPES)
 def test_relu_and_leaky_relu_values(device, data, slope):
@@ -132,6 +143,8 @@ def _log_softmax_reference(values, axis):
     return values - top - np.log(np.exp(values - top).sum(axis=axis, keepdims=True))
 
 
+@pytest.mark.op_softmax
+@pytest.mark.op_log_softmax
 @device_settings()
 @given(data=st.data())
 def test_softmax_and_log_softmax_values(device, data):
@@ -146,6 +159,8 @@ def test_softmax_and_log_softmax_values(device, data):
     np.testing.assert_allclose(probs.sum(axis=axis), 1.0, rtol=1e-12)
 
 
+@pytest.mark.op_softmax
+@pytest.mark.op_log_softmax
 def test_default_axis_is_the_last(device):
     values = np.arange(6.0).reshape(2, 3)
     x = leaf(values, device, requires_grad=False)
@@ -154,6 +169,9 @@ def test_default_axis_is_the_last(device):
 
 
 # -- extremes: float32, no overflow, exact limits -------------------------------------------------------
+@pytest.mark.op_sigmoid
+@pytest.mark.op_softplus
+@pytest.mark.op_tanh
 def test_activations_are_finite_and_exact_at_extreme_float32_inputs(device):
     x = minigan.tensor(np.array([-1e4, -100.0, 0.0, 100.0, 1e4], dtype=np.float32), device=device)
     with warnings.catch_warnings():
@@ -167,6 +185,9 @@ def test_activations_are_finite_and_exact_at_extreme_float32_inputs(device):
     np.testing.assert_array_equal(tanh[[0, 2, 4]], [-1.0, 0.0, 1.0])
 
 
+@pytest.mark.op_sigmoid
+@pytest.mark.op_softplus
+@pytest.mark.op_tanh
 def test_activation_gradients_are_finite_at_extreme_float32_inputs(device):
     for op in (F.sigmoid, F.tanh, F.softplus, F.logsigmoid):
         x = minigan.tensor(np.array([-1e4, 1e4], dtype=np.float32), requires_grad=True, device=device)
@@ -177,6 +198,8 @@ def test_activation_gradients_are_finite_at_extreme_float32_inputs(device):
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0])  # softplus' = sigmoid
 
 
+@pytest.mark.op_softmax
+@pytest.mark.op_log_softmax
 def test_softmax_of_huge_logits_is_finite(device):
     x = minigan.tensor(np.array([[1e4, 0.0, -1e4]], dtype=np.float32), device=device)
     np.testing.assert_array_equal(F.softmax(x).numpy(), [[1.0, 0.0, 0.0]])

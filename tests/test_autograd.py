@@ -9,6 +9,7 @@ import minigan
 from minigan import functional as F
 
 
+@pytest.mark.op_backprop
 def test_backward_accumulates_into_leaves():
     x = minigan.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x * x).sum().backward()
@@ -17,12 +18,14 @@ def test_backward_accumulates_into_leaves():
     np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0, 9.0])
 
 
+@pytest.mark.op_backprop
 def test_a_leaf_used_twice_gets_both_gradients():
     x = minigan.tensor(3.0, requires_grad=True)
     (x * x + x).backward()
     assert x.grad.item() == 7.0
 
 
+@pytest.mark.op_backprop
 def test_grad_returns_without_touching_dot_grad():
     x = minigan.tensor([1.0, -2.0], requires_grad=True)
     (gx,) = minigan.grad((x ** 3).sum(), x)
@@ -30,6 +33,7 @@ def test_grad_returns_without_touching_dot_grad():
     assert x.grad is None
 
 
+@pytest.mark.op_backprop
 def test_grad_of_grad_gives_second_derivative():
     x = minigan.tensor([0.5, 2.0], dtype="float64", requires_grad=True)
     (g,) = minigan.grad((x ** 3).sum(), x, create_graph=True)
@@ -37,6 +41,7 @@ def test_grad_of_grad_gives_second_derivative():
     np.testing.assert_allclose(gg.numpy(), 6 * x.numpy())
 
 
+@pytest.mark.op_backprop
 def test_backward_with_create_graph_keeps_grad_differentiable():
     x = minigan.tensor(1.5, dtype="float64", requires_grad=True)
     F.tanh(x).backward(create_graph=True)
@@ -47,6 +52,7 @@ def test_backward_with_create_graph_keeps_grad_differentiable():
     np.testing.assert_allclose(x.grad.item(), -2 * t * (1 - t * t))
 
 
+@pytest.mark.op_backprop
 def test_grad_with_respect_to_a_non_leaf():
     x = minigan.tensor([1.0, 2.0], requires_grad=True)
     h = x * 2.0
@@ -56,6 +62,7 @@ def test_grad_with_respect_to_a_non_leaf():
     np.testing.assert_allclose(gx.numpy(), [8.0, 16.0])
 
 
+@pytest.mark.op_backprop
 def test_grad_unused_input_raises_or_gives_none():
     x = minigan.tensor(1.0, requires_grad=True)
     z = minigan.tensor(1.0, requires_grad=True)
@@ -65,6 +72,7 @@ def test_grad_unused_input_raises_or_gives_none():
     assert gz is None and gx.item() == 2.0
 
 
+@pytest.mark.op_backprop
 def test_grad_skips_branches_that_lead_to_no_input():
     """minigan.grad visits only the part of the graph between outputs and inputs."""
     calls = []
@@ -86,6 +94,7 @@ def test_grad_skips_branches_that_lead_to_no_input():
     assert calls == [1]
 
 
+@pytest.mark.op_backprop
 def test_non_scalar_backward_needs_grad():
     x = minigan.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="scalar output, got shape \\(2,\\)"):
@@ -94,6 +103,7 @@ def test_non_scalar_backward_needs_grad():
     np.testing.assert_allclose(x.grad.numpy(), [2.0, 20.0])
 
 
+@pytest.mark.op_backprop
 def test_second_backward_through_freed_graph_says_retain_graph():
     x = minigan.tensor(2.0, requires_grad=True)
     y = x.exp() * x
@@ -102,6 +112,7 @@ def test_second_backward_through_freed_graph_says_retain_graph():
         y.backward()
 
 
+@pytest.mark.op_backprop
 def test_retain_graph_allows_a_second_backward():
     x = minigan.tensor(2.0, requires_grad=True)
     y = x * x
@@ -110,6 +121,7 @@ def test_retain_graph_allows_a_second_backward():
     assert x.grad.item() == 8.0
 
 
+@pytest.mark.op_backprop
 def test_backward_frees_saved_arrays():
     x = minigan.tensor(np.ones(1000), requires_grad=True)
     y = x.exp()
@@ -120,6 +132,7 @@ def test_backward_frees_saved_arrays():
     assert node.saved is None
 
 
+@pytest.mark.op_backprop
 def test_intermediate_arrays_not_needed_by_backward_are_not_kept():
     """An add saves nothing, so its inputs' arrays die with their tensors."""
     x = minigan.tensor(np.ones(10), requires_grad=True)
@@ -133,6 +146,7 @@ def test_intermediate_arrays_not_needed_by_backward_are_not_kept():
     np.testing.assert_allclose(x.grad.numpy(), 2.0)
 
 
+@pytest.mark.op_backprop
 def test_long_chain_needs_no_recursion():
     x = minigan.tensor(1.0, requires_grad=True)
     y = x
@@ -170,6 +184,7 @@ def test_no_grad_restores_mode_after_an_exception():
     assert minigan.is_grad_enabled()
 
 
+@pytest.mark.op_backprop
 def test_leaf_grads_do_not_share_memory():
     a = minigan.tensor([1.0, 2.0], requires_grad=True)
     b = minigan.tensor([3.0, 4.0], requires_grad=True)
@@ -183,6 +198,7 @@ def test_backward_on_tensor_without_grad_raises():
         minigan.tensor(1.0).backward()
 
 
+@pytest.mark.op_backprop
 def test_grad_through_detach_stops():
     x = minigan.tensor(2.0, requires_grad=True)
     y = x * x.detach()

@@ -99,6 +99,8 @@ def _operands(case, seed, device, bias=True, requires_grad=True):
 
 
 # -- forward values ---------------------------------------------------------------------------------
+@pytest.mark.op_conv2d
+@pytest.mark.op_im2col
 @device_settings()
 @given(case=conv2d_cases(), seed=SEEDS, with_bias=st.booleans())
 @example(case=DCGAN_CONV, seed=0, with_bias=True)
@@ -110,6 +112,8 @@ def test_conv2d_matches_naive_loops(device, case, seed, with_bias):
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.op_conv_transpose2d
+@pytest.mark.op_col2im
 @device_settings()
 @given(case=conv_transpose2d_cases(), seed=SEEDS)
 @example(case=DCGAN_CONV_T, seed=0)
@@ -121,6 +125,10 @@ def test_conv_transpose2d_matches_naive_loops(device, case, seed):
     np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.op_conv2d
+@pytest.mark.op_conv_transpose2d
+@pytest.mark.op_im2col
+@pytest.mark.op_col2im
 @pytest.mark.parametrize("padding", [0, 1])
 def test_conv_accepts_non_contiguous_inputs(device, padding):
     """A permuted view (as a channels-last image or another layer's output may be) gives the same values."""
@@ -136,6 +144,8 @@ def test_conv_accepts_non_contiguous_inputs(device, padding):
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.op_conv2d
+@pytest.mark.op_conv_transpose2d
 def test_dcgan_layers_halve_and_double_the_side(device):
     x = minigan.randn(2, 3, 8, 8, device=device)
     down = F.conv2d(x, minigan.randn(4, 3, 4, 4, device=device), stride=2, padding=1)
@@ -145,6 +155,7 @@ def test_dcgan_layers_halve_and_double_the_side(device):
 
 
 # -- output shapes against PyTorch's formulas ---------------------------------------------------------
+@pytest.mark.op_conv2d
 @device_settings()
 @given(case=conv2d_cases(max_side=12, max_kernel=5, max_stride=4, max_padding=3, max_dilation=3))
 def test_conv2d_output_shape_follows_pytorch_formula(case):
@@ -154,6 +165,7 @@ def test_conv2d_output_shape_follows_pytorch_formula(case):
     assert F.conv2d(x, w, **case.kwargs).shape == (case.x_shape[0], case.weight_shape[0]) + sides
 
 
+@pytest.mark.op_conv_transpose2d
 @device_settings()
 @given(case=conv_transpose2d_cases(max_side=8, max_kernel=5, max_stride=4, max_padding=3, max_dilation=3))
 def test_conv_transpose2d_output_shape_follows_pytorch_formula(case):
@@ -165,6 +177,8 @@ def test_conv_transpose2d_output_shape_follows_pytorch_formula(case):
     assert F.conv_transpose2d(x, w, **case.kwargs).shape == (case.x_shape[0], case.weight_shape[1]) + sides
 
 
+@pytest.mark.op_conv2d
+@pytest.mark.op_conv_transpose2d
 def test_int_and_pair_arguments_agree(device):
     x, w = minigan.randn(1, 2, 7, 7, device=device), minigan.randn(3, 2, 3, 3, device=device)
     as_ints = F.conv2d(x, w, stride=2, padding=1, dilation=2)
@@ -176,6 +190,10 @@ def test_int_and_pair_arguments_agree(device):
 
 
 # -- the adjoint identity <conv2d(x, w), y> = <x, conv_transpose2d(y, w)> ------------------------------
+@pytest.mark.op_conv2d
+@pytest.mark.op_conv_transpose2d
+@pytest.mark.op_im2col
+@pytest.mark.op_col2im
 @device_settings()
 @given(case=conv2d_cases(), seed=SEEDS)
 @example(case=DCGAN_CONV, seed=0)
@@ -196,6 +214,7 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(device, case, seed):
 
 
 # -- first derivatives -----------------------------------------------------------------------------------
+@pytest.mark.op_conv2d
 @device_settings(0.5)
 @given(case=conv2d_cases(), seed=SEEDS)
 @example(case=DCGAN_CONV, seed=0)
@@ -203,6 +222,7 @@ def test_conv2d_gradcheck(device, case, seed):
     minigan.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **case.kwargs), _operands(case, seed, device))
 
 
+@pytest.mark.op_conv_transpose2d
 @device_settings(0.5)
 @given(case=conv_transpose2d_cases(), seed=SEEDS)
 @example(case=DCGAN_CONV_T, seed=0)
@@ -215,6 +235,8 @@ def _grad_w_args(case):
     return s, p, d, case.weight_shape[2:]
 
 
+@pytest.mark.op_conv2d_grad_w
+@pytest.mark.op_im2col
 @device_settings(0.5)
 @given(case=conv2d_cases(max_batch=1, max_side=5), seed=SEEDS)
 def test_conv2d_grad_w_values_and_gradcheck(device, case, seed):
@@ -232,6 +254,7 @@ SMALL_CONV = conv2d_cases(max_batch=1, max_side=4, max_padding=1)
 SMALL_CONV_T = conv_transpose2d_cases(max_batch=1, max_side=3, max_padding=1)
 
 
+@pytest.mark.op_conv2d
 @device_settings(0.2)
 @given(case=SMALL_CONV, seed=SEEDS)
 @example(case=ConvCase((1, 1, 4, 4), (1, 1, 4, 4), DCGAN_CONV.kwargs), seed=0)
@@ -240,6 +263,7 @@ def test_conv2d_gradgradcheck(device, case, seed):
     minigan.gradgradcheck(lambda x, w, b: F.conv2d(x, w, b, **case.kwargs), (x, w, b))
 
 
+@pytest.mark.op_conv2d_grad_w
 @device_settings(0.2)
 @given(case=SMALL_CONV, seed=SEEDS)
 def test_conv2d_gradgradcheck_in_weight_only_exercises_grad_w_backward(device, case, seed):
@@ -249,6 +273,7 @@ def test_conv2d_gradgradcheck_in_weight_only_exercises_grad_w_backward(device, c
     minigan.gradgradcheck(lambda w: F.conv2d(x, w, **case.kwargs), w)
 
 
+@pytest.mark.op_conv_transpose2d
 @device_settings(0.2)
 @given(case=SMALL_CONV_T, seed=SEEDS)
 @example(case=ConvCase((1, 1, 2, 2), (1, 1, 4, 4), DCGAN_CONV_T.kwargs), seed=0)
@@ -257,6 +282,7 @@ def test_conv_transpose2d_gradgradcheck(device, case, seed):
     minigan.gradgradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **case.kwargs), (x, w, b))
 
 
+@pytest.mark.op_conv2d_grad_w
 @device_settings(0.2)
 @given(case=conv2d_cases(max_batch=1, max_side=3, max_padding=1, max_kernel=2), seed=SEEDS)
 def test_conv2d_grad_w_gradgradcheck(device, case, seed):
@@ -289,6 +315,7 @@ def _critic_inputs(seed, device):
     return [leaf(random_array(s, seed + i), device, requires_grad=i > 0) for i, s in enumerate(shapes)]
 
 
+@pytest.mark.op_conv2d
 @device_settings(0.2)
 @given(seed=SEEDS)
 def test_gradient_penalty_gradcheck_on_the_weights(device, seed):
@@ -298,6 +325,7 @@ def test_gradient_penalty_gradcheck_on_the_weights(device, seed):
     minigan.gradcheck(gradient_penalty, (x, w1, b1, w2))
 
 
+@pytest.mark.op_conv2d
 def test_gradient_penalty_gradients_match_pytorch():
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle for the WGAN-GP penalty gradient")
     x, w1, b1, w2 = _critic_inputs(7, "cpu")

@@ -36,6 +36,7 @@ def _leaves(values, device):
     return tuple(leaf(v, device) for v in values if v is not None)
 
 
+@pytest.mark.op_matmul
 @device_settings()
 @given(data=st.data())
 def test_matmul_matches_numpy_and_gradcheck(device, data):
@@ -49,6 +50,7 @@ def test_matmul_matches_numpy_and_gradcheck(device, data):
     minigan.gradcheck(F.matmul, (ta, tb))
 
 
+@pytest.mark.op_matmul
 @device_settings()
 @given(operands=linear_operands())
 def test_linear_matches_numpy_and_gradcheck(device, operands):
@@ -59,6 +61,7 @@ def test_linear_matches_numpy_and_gradcheck(device, operands):
     minigan.gradcheck(F.linear, inputs)
 
 
+@pytest.mark.op_matmul
 @device_settings(0.4)
 @given(data=st.data())
 def test_matmul_gradgradcheck(device, data):
@@ -67,12 +70,14 @@ def test_matmul_gradgradcheck(device, data):
     minigan.gradgradcheck(F.matmul, (leaf(a, device), leaf(b, device)))
 
 
+@pytest.mark.op_matmul
 @device_settings(0.4)
 @given(operands=linear_operands(max_lead_dims=1))
 def test_linear_gradgradcheck(device, operands):
     minigan.gradgradcheck(F.linear, _leaves(operands, device))
 
 
+@pytest.mark.op_matmul
 def test_linear_uses_pytorchs_out_by_in_weight_layout(device):
     x = leaf([1.0, 2.0], device)
     weight = leaf([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], device)  # 3 outputs from 2 inputs
@@ -84,6 +89,7 @@ def test_linear_uses_pytorchs_out_by_in_weight_layout(device):
     np.testing.assert_array_equal(gb.numpy(), [1.0, 1.0, 1.0])
 
 
+@pytest.mark.op_matmul
 def test_vector_dot_vector_is_a_scalar(device):
     a, b = leaf([1.0, 2.0, 3.0], device), leaf([4.0, 5.0, 6.0], device)
     y = a @ b

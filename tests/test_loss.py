@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import minigan
 from minigan import functional as F
 
-from helpers import arrays, device_settings, leaf, shapes
+from helpers import arrays, device_settings, leaf, op_params, shapes
 
 REDUCTIONS = st.sampled_from(["mean", "sum", "none"])
 
@@ -47,6 +47,7 @@ PAIR_LOSSES = {
                                          (-4.0, 4.0), True),
     "mse_loss": (F.mse_loss, mse_reference, (-2.0, 2.0), True),
 }
+TASK_OF = {"binary_cross_entropy_with_logits": None, "mse_loss": None}  # no course task: compositions
 
 
 @st.composite
@@ -68,7 +69,7 @@ def _pair_operands(name, data, device):
 
 
 # -- gradients ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(PAIR_LOSSES))
+@pytest.mark.parametrize("name", op_params(sorted(PAIR_LOSSES), TASK_OF))
 @device_settings(0.6)
 @given(data=st.data(), reduction=REDUCTIONS)
 def test_pair_loss_gradcheck(device, name, data, reduction):
@@ -101,7 +102,7 @@ def test_cross_entropy_gradgradcheck(device, case):
 
 
 # -- values and reductions --------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(PAIR_LOSSES))
+@pytest.mark.parametrize("name", op_params(sorted(PAIR_LOSSES), TASK_OF))
 @device_settings()
 @given(data=st.data(), reduction=REDUCTIONS)
 def test_pair_loss_values_and_reductions(device, name, data, reduction):
@@ -159,6 +160,7 @@ def test_losses_match_pytorch():
 
 
 # -- numerical extremes -------------------------------------------------------------------------------------
+@pytest.mark.op_binary_cross_entropy
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # NumPy's log(0) = -inf, then clamped
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_bce_at_probabilities_zero_and_one_is_finite_like_pytorch(device, dtype):

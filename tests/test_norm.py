@@ -47,6 +47,7 @@ def _parameters(channels, seed, device, requires_grad=True):
 
 
 # -- batch_norm: gradients -----------------------------------------------------------------------------
+@pytest.mark.op_batch_norm
 @device_settings(0.6)
 @given(shape=batch_norm_shapes(), data=st.data(), affine=st.booleans())
 def test_batch_norm_training_gradcheck(device, shape, data, affine):
@@ -67,6 +68,7 @@ def test_batch_norm_eval_gradcheck(device, shape, data):
                       (x, weight, bias))
 
 
+@pytest.mark.op_batch_norm
 @device_settings(0.2)
 @given(shape=batch_norm_shapes(max_batch=2, max_channels=2, max_side=2), data=st.data())
 def test_batch_norm_training_gradgradcheck(device, shape, data):
@@ -76,6 +78,7 @@ def test_batch_norm_training_gradgradcheck(device, shape, data):
 
 
 # -- batch_norm: values and running statistics ---------------------------------------------------------
+@pytest.mark.op_batch_norm
 @device_settings()
 @given(shape=batch_norm_shapes(max_batch=6, max_channels=3, max_side=4), data=st.data())
 def test_batch_norm_training_normalises_each_channel(device, shape, data):
@@ -91,6 +94,7 @@ def test_batch_norm_training_normalises_each_channel(device, shape, data):
     np.testing.assert_allclose(y.var(axis=axes), variance / (variance + EPS), rtol=1e-10)  # ~1, less eps's share
 
 
+@pytest.mark.op_batch_norm
 @device_settings()
 @given(shape=batch_norm_shapes(max_batch=4, max_side=4), data=st.data(),
        momentum=st.floats(0.0, 1.0), eps=st.sampled_from([1e-5, 1e-3, 0.1]))
@@ -111,6 +115,7 @@ def test_batch_norm_training_values_and_running_statistics_like_pytorch(device, 
                                (1 - momentum) * old_var + momentum * values.var(axis=axes, ddof=1), rtol=1e-12)
 
 
+@pytest.mark.op_batch_norm
 def test_batch_norm_running_statistics_match_pytorch_over_steps():
     torch = pytest.importorskip("torch", reason="PyTorch is the oracle for batch_norm's running statistics")
     rng = np.random.default_rng(3)
@@ -147,6 +152,7 @@ def test_batch_norm_eval_works_on_a_single_sample(device):
     np.testing.assert_allclose(y.numpy(), [[0.0, 2.0]])
 
 
+@pytest.mark.op_batch_norm
 def test_batch_norm_training_on_sim_makes_no_host_transfers():
     x = minigan.randn(4, 3, 2, 2, device="sim", requires_grad=True)
     running_mean, running_var = minigan.zeros(3, device="sim"), minigan.ones(3, device="sim")

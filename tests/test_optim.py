@@ -6,6 +6,8 @@ import minigan
 from minigan import functional as F
 from minigan import nn, optim, sim
 
+from helpers import op_params
+
 TORCH_REASON = "PyTorch is the oracle for the optimizers' update rules"
 
 
@@ -27,6 +29,7 @@ def two_steps_on_square(make, p0=1.0):
 
 
 # -- by hand, two steps on p^2 from p = 1 --------------------------------------------------------
+@pytest.mark.op_sgd
 def test_sgd_by_hand():
     # p1 = 1 - 0.1 * 2 = 0.8; p2 = 0.8 - 0.1 * 1.6 = 0.64
     assert two_steps_on_square(lambda ps: optim.SGD(ps, lr=0.1)) == pytest.approx([0.8, 0.64])
@@ -34,6 +37,7 @@ def test_sgd_by_hand():
     assert two_steps_on_square(lambda ps: optim.SGD(ps, lr=0.1, weight_decay=0.5)) == pytest.approx([0.75, 0.5625])
 
 
+@pytest.mark.op_sgd
 def test_sgd_momentum_by_hand():
     # buf1 = g1 = 2, p1 = 0.8; g2 = 1.6, buf2 = 0.9 * 2 + 1.6 = 3.4, p2 = 0.8 - 0.34
     assert two_steps_on_square(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9)) == pytest.approx([0.8, 0.46])
@@ -59,6 +63,7 @@ def adam_by_hand(lr, beta1, beta2, eps, weight_decay=0.0, steps=2):
     return out
 
 
+@pytest.mark.op_adam
 def test_adam_by_hand():
     # step 1: m = 0.2, v = 0.004, m_hat = 2, v_hat = 4, p1 = 1 - 0.1 * 2 / (2 + eps)
     got = two_steps_on_square(lambda ps: optim.Adam(ps, lr=0.1))
@@ -70,6 +75,7 @@ def test_adam_by_hand():
     assert got[0] == pytest.approx(1 - 0.1 * 2.2 / (2.2 + 0.5), rel=1e-12)
 
 
+@pytest.mark.op_rmsprop
 def test_rmsprop_by_hand():
     # v1 = 0.01 * 4 = 0.04, p1 = 1 - 0.01 * 2 / 0.2 = 0.9; v2 = 0.99 * 0.04 + 0.01 * 1.8^2 = 0.072
     p2 = 0.9 - 0.01 * 1.8 / (0.072 ** 0.5 + 1e-8)
@@ -94,6 +100,7 @@ CONFIGS = {
     "rmsprop": ("RMSprop", dict(lr=0.01)),
     "rmsprop_momentum_decay": ("RMSprop", dict(lr=0.005, alpha=0.9, eps=1e-6, weight_decay=0.1, momentum=0.9)),
 }
+TASK_OF = {config: name.lower() for config, (name, _) in CONFIGS.items()}  # the course task of each
 
 
 def small_model():
@@ -109,7 +116,7 @@ def training_grads(model, step):
     F.mse_loss(model(x), target).backward()
 
 
-@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("config", op_params(CONFIGS, TASK_OF))
 def test_matches_pytorch_for_five_steps(config):
     torch = pytest.importorskip("torch", reason=TORCH_REASON)
     name, kwargs = CONFIGS[config]
@@ -240,7 +247,8 @@ def snapshot(state_dict):
     return minigan.tensor(state_dict) if isinstance(state_dict, minigan.Tensor) else state_dict
 
 
-@pytest.mark.parametrize("config", ["sgd_momentum_decay", "adam_dcgan_decay", "rmsprop_momentum_decay"])
+@pytest.mark.parametrize("config", op_params(["sgd_momentum_decay", "adam_dcgan_decay", "rmsprop_momentum_decay"],
+                                              TASK_OF))
 def test_state_dict_resumes_training_exactly(config):
     name, kwargs = CONFIGS[config]
     model = small_model()

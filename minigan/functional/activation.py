@@ -20,10 +20,14 @@ class ReLU(Function):
     save_output = True  # the next layer keeps it anyway; its sign is the mask backward needs
 
     def forward(self, x):
+        ### BEGIN SOLUTION relu
         return backend.array_module(x).maximum(x, 0)
+        ### END SOLUTION
 
     def backward(self, gy):  # 1 for x > 0, else 0 (0 at the kink, as PyTorch)
+        ### BEGIN SOLUTION relu
         return gy * Tensor(self.saved_output().data > 0)
+        ### END SOLUTION
 
 
 class LeakyReLU(Function):
@@ -33,6 +37,7 @@ class LeakyReLU(Function):
         self.negative_slope = negative_slope
 
     def forward(self, x):
+        ### BEGIN SOLUTION leaky_relu
         xp = backend.array_module(x)
         if self.negative_slope < 0:  # then y > 0 on both sides: keep the mask itself
             self.positive = x > 0
@@ -40,46 +45,61 @@ class LeakyReLU(Function):
         if self.negative_slope <= 1:  # then max(x, slope x) is the function: 2 passes, not 3
             return xp.maximum(x, x * self.negative_slope)
         return xp.where(x > 0, x, x * self.negative_slope)
+        ### END SOLUTION
 
     def backward(self, gy):  # 1 for x > 0, else negative_slope
+        ### BEGIN SOLUTION leaky_relu
         positive = getattr(self, "positive", None)
         if positive is None:
             positive = self.saved_output().data > 0
         return where(Tensor(positive), gy, gy * self.negative_slope)
+        ### END SOLUTION
 
 
 class Sigmoid(Function):
     save_output = True
 
     def forward(self, x):
+        ### BEGIN SOLUTION sigmoid
         xp = backend.array_module(x)
         e = xp.exp(-xp.abs(x))  # never overflows
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        ### END SOLUTION
 
     def backward(self, gy):  # sigma' = sigma (1 - sigma)
+        ### BEGIN SOLUTION sigmoid
         y = self.saved_output()
         return gy * y * (1.0 - y)
+        ### END SOLUTION
 
 
 class Tanh(Function):
     save_output = True
 
     def forward(self, x):
+        ### BEGIN SOLUTION tanh
         return backend.array_module(x).tanh(x)
+        ### END SOLUTION
 
     def backward(self, gy):  # tanh' = 1 - tanh^2
+        ### BEGIN SOLUTION tanh
         y = self.saved_output()
         return gy * (1.0 - y * y)
+        ### END SOLUTION
 
 
 class Softplus(Function):
     save_inputs = (0,)
 
     def forward(self, x):
+        ### BEGIN SOLUTION softplus
         return backend.array_module(x).logaddexp(0, x)  # log(1 + e^x) without overflow
+        ### END SOLUTION
 
     def backward(self, gy):  # softplus' = sigmoid
+        ### BEGIN SOLUTION softplus
         return gy * sigmoid(self.saved_input(0))
+        ### END SOLUTION
 
 
 class Softmax(Function):
@@ -89,13 +109,17 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x):
+        ### BEGIN SOLUTION softmax
         xp = backend.array_module(x)
         e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
+        ### END SOLUTION
 
     def backward(self, gy):  # dx = y * (gy - sum(gy * y))
+        ### BEGIN SOLUTION softmax
         y = self.saved_output()
         return y * (gy - _sum(gy * y, self.axis, keepdims=True))
+        ### END SOLUTION
 
 
 class LogSoftmax(Function):
@@ -105,12 +129,16 @@ class LogSoftmax(Function):
         self.axis = axis
 
     def forward(self, x):
+        ### BEGIN SOLUTION log_softmax
         xp = backend.array_module(x)
         shifted = x - x.max(axis=self.axis, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        ### END SOLUTION
 
     def backward(self, gy):  # dx = gy - softmax(x) * sum(gy)
+        ### BEGIN SOLUTION log_softmax
         return gy - exp(self.saved_output()) * _sum(gy, self.axis, keepdims=True)
+        ### END SOLUTION
 
 
 def relu(x: Tensor) -> Tensor:

@@ -51,6 +51,7 @@ def _channels_first(x, padding):
 def im2col(x, kernel, stride, padding, dilation):
     """(N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo): column (n, y, x) is output pixel (y, x)'s
     receptive field in image n, so a convolution is one matrix product W[O, C*kh*kw] @ cols."""
+    ### BEGIN SOLUTION im2col
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     padded = _channels_first(x, padding)
     c, n, h, w = padded.shape
@@ -60,11 +61,13 @@ def im2col(x, kernel, stride, padding, dilation):
     windows = backend.array_module(x).lib.stride_tricks.as_strided(
         padded, (c, kh, kw, n, ho, wo), (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw))
     return windows.reshape(c * kh * kw, n * ho * wo)  # the one copy
+    ### END SOLUTION
 
 
 def col2im(cols, batch, size, kernel, stride, padding, dilation):
     """cols (C*kh*kw, N*Hi*Wi) -> (N, C, H, W), adding each column back where im2col took it
     (the adjoint of im2col). Loops over the kh*kw kernel offsets, each adding one strided slab."""
+    ### BEGIN SOLUTION col2im
     xp = backend.array_module(cols)
     (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = size, kernel, stride, padding, dilation
     c = cols.shape[0] // (kh * kw)
@@ -75,6 +78,7 @@ def col2im(cols, batch, size, kernel, stride, padding, dilation):
         for j in range(kw):
             img[:, :, i * dh:i * dh + sh * hi:sh, j * dw:j * dw + sw * wi:sw] += cols[:, i, j]
     return img[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)  # (N, C, H, W) view
+    ### END SOLUTION
 
 
 def _as_rows(y):
@@ -102,13 +106,16 @@ class _Conv(Function):
 
 class Conv2d(_Conv):
     def forward(self, x, weight):
+        ### BEGIN SOLUTION conv2d
         n, o, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
         ho, wo = (conv_output_size(x.shape[2 + i], kernel[i], self.stride[i], self.padding[i],
                                    self.dilation[i]) for i in range(2))
         y = weight.reshape(o, -1) @ im2col(x, kernel, *self._params())  # (O, N*Ho*Wo), one GEMM
         return y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+        ### END SOLUTION
 
     def backward(self, gy):
+        ### BEGIN SOLUTION conv2d
         x, weight = self.saved_input(0), self.saved_input(1)
         gx = gw = None
         if self.needs_input_grad[0]:
@@ -117,10 +124,12 @@ class Conv2d(_Conv):
         if self.needs_input_grad[1]:
             gw = Conv2dGradW(*self._params(), weight.shape[2:])(x, gy)
         return gx, gw
+        ### END SOLUTION
 
 
 class ConvTranspose2d(_Conv):
     def forward(self, x, weight):
+        ### BEGIN SOLUTION conv_transpose2d
         cin, cout, kh, kw = weight.shape
         size = tuple(conv_transpose_output_size(x.shape[2 + i], weight.shape[2 + i], self.stride[i],
                                                 self.padding[i], self.output_padding[i], self.dilation[i])
@@ -128,12 +137,15 @@ class ConvTranspose2d(_Conv):
         # every input pixel paints a kh x kw patch: cols = W[Cin, Cout*kh*kw]^T @ x[Cin, N*H*W]
         cols = weight.reshape(cin, -1).T @ _as_rows(x)
         return col2im(cols, x.shape[0], size, (kh, kw), *self._params())
+        ### END SOLUTION
 
     def backward(self, gy):
+        ### BEGIN SOLUTION conv_transpose2d
         x, weight = self.saved_input(0), self.saved_input(1)
         gx = Conv2d(*self._params())(gy, weight) if self.needs_input_grad[0] else None
         gw = Conv2dGradW(*self._params(), weight.shape[2:])(gy, x) if self.needs_input_grad[1] else None
         return gx, gw
+        ### END SOLUTION
 
 
 class Conv2dGradW(_Conv):
@@ -144,11 +156,14 @@ class Conv2dGradW(_Conv):
         self.kernel = tuple(kernel)
 
     def forward(self, x, gy):
+        ### BEGIN SOLUTION conv2d_grad_w
         c, o = x.shape[1], gy.shape[1]
         gw = _as_rows(gy) @ im2col(x, self.kernel, *self._params()).T  # (O, N*L) @ (N*L, C*kh*kw)
         return gw.reshape(o, c, *self.kernel)
+        ### END SOLUTION
 
     def backward(self, ggw):  # bilinear in (x, dy): each gradient is the other conv with ggw
+        ### BEGIN SOLUTION conv2d_grad_w
         x, gy = self.saved_input(0), self.saved_input(1)
         gx = g_gy = None
         if self.needs_input_grad[0]:
@@ -157,6 +172,7 @@ class Conv2dGradW(_Conv):
         if self.needs_input_grad[1]:
             g_gy = Conv2d(*self._params())(x, ggw)
         return gx, g_gy
+        ### END SOLUTION
 
 
 # -- the public functions: argument checks, then one Function call ---------------------------

@@ -77,34 +77,46 @@ def _unary_check(op: str, x) -> None:
 # -- arithmetic -----------------------------------------------------------------------------
 class Add(Function):
     def forward(self, a, b):
+        ### BEGIN SOLUTION add
         self.shapes = a.shape, b.shape
         return a + b
+        ### END SOLUTION
 
     def backward(self, gy):  # d(a+b)/da = d(a+b)/db = 1
+        ### BEGIN SOLUTION add
         return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
+        ### END SOLUTION
 
 
 class Sub(Function):
     def forward(self, a, b):
+        ### BEGIN SOLUTION sub
         self.shapes = a.shape, b.shape
         return a - b
+        ### END SOLUTION
 
     def backward(self, gy):  # d(a-b)/da = 1, d(a-b)/db = -1
+        ### BEGIN SOLUTION sub
         gb = -sum_to(gy, self.shapes[1]) if self.needs_input_grad[1] else None
         return sum_to(gy, self.shapes[0]), gb
+        ### END SOLUTION
 
 
 class Mul(Function):
     save_inputs = (0, 1)
 
     def forward(self, a, b):
+        ### BEGIN SOLUTION mul
         return a * b
+        ### END SOLUTION
 
     def backward(self, gy):  # d(ab)/da = b, d(ab)/db = a
+        ### BEGIN SOLUTION mul
         a, b = self.saved_input(0), self.saved_input(1)
         ga = sum_to(gy * b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(gy * a, b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+        ### END SOLUTION
 
 
 class Div(Function):
@@ -112,22 +124,30 @@ class Div(Function):
     save_output = True
 
     def forward(self, a, b):
+        ### BEGIN SOLUTION div
         return a / b
+        ### END SOLUTION
 
     def backward(self, gy):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2 = -(1/b) * y
+        ### BEGIN SOLUTION div
         a, b = self.saved_input(0), self.saved_input(1)
         g_over_b = gy / b
         ga = sum_to(g_over_b, a.shape) if self.needs_input_grad[0] else None
         gb = sum_to(-g_over_b * self.saved_output(), b.shape) if self.needs_input_grad[1] else None
         return ga, gb
+        ### END SOLUTION
 
 
 class Neg(Function):
     def forward(self, x):
+        ### BEGIN SOLUTION neg
         return -x
+        ### END SOLUTION
 
     def backward(self, gy):
+        ### BEGIN SOLUTION neg
         return -gy
+        ### END SOLUTION
 
 
 class Pow(Function):
@@ -135,13 +155,16 @@ class Pow(Function):
     save_output = True
 
     def forward(self, x, p):
+        ### BEGIN SOLUTION pow
         # where x^p is constant its derivative is 0 (as in PyTorch), not 0 * inf = NaN:
         # x^0 = 1 for every x, and 0^p = 0 for every p > 0
         self.constant_in_x = p == 0
         self.constant_in_p = (x == 0) & (p >= 0)
         return x ** p
+        ### END SOLUTION
 
     def backward(self, gy):  # d(x^p)/dx = p x^(p-1), d(x^p)/dp = x^p log x
+        ### BEGIN SOLUTION pow
         x, p = self.saved_input(0), self.saved_input(1)
         gx = gp = None
         if self.needs_input_grad[0]:
@@ -149,6 +172,7 @@ class Pow(Function):
         if self.needs_input_grad[1]:
             gp = sum_to(where(Tensor(self.constant_in_p), 0.0, gy * self.saved_output() * log(x)), p.shape)
         return gx, gp
+        ### END SOLUTION
 
 
 def add(a, b) -> Tensor:
@@ -187,40 +211,56 @@ class Exp(Function):
     save_output = True
 
     def forward(self, x):
+        ### BEGIN SOLUTION exp
         return backend.array_module(x).exp(x)
+        ### END SOLUTION
 
     def backward(self, gy):  # d(e^x)/dx = e^x = y
+        ### BEGIN SOLUTION exp
         return gy * self.saved_output()
+        ### END SOLUTION
 
 
 class Log(Function):
     save_inputs = (0,)
 
     def forward(self, x):
+        ### BEGIN SOLUTION log
         return backend.array_module(x).log(x)
+        ### END SOLUTION
 
     def backward(self, gy):  # d(log x)/dx = 1/x
+        ### BEGIN SOLUTION log
         return gy / self.saved_input(0)
+        ### END SOLUTION
 
 
 class Sqrt(Function):
     save_output = True
 
     def forward(self, x):
+        ### BEGIN SOLUTION sqrt
         return backend.array_module(x).sqrt(x)
+        ### END SOLUTION
 
     def backward(self, gy):  # d(sqrt x)/dx = 1 / (2 sqrt x) = 1 / (2y)
+        ### BEGIN SOLUTION sqrt
         return gy / (2.0 * self.saved_output())
+        ### END SOLUTION
 
 
 class Abs(Function):
     def forward(self, x):
+        ### BEGIN SOLUTION abs
         xp = backend.array_module(x)
         self.sign = xp.sign(x)  # 0 at x = 0: the subgradient PyTorch picks
         return xp.abs(x)
+        ### END SOLUTION
 
     def backward(self, gy):  # d|x|/dx = sign(x)
+        ### BEGIN SOLUTION abs
         return gy * Tensor(self.sign)
+        ### END SOLUTION
 
 
 class Clip(Function):
@@ -228,14 +268,18 @@ class Clip(Function):
         self.low, self.high = low, high
 
     def forward(self, x):
+        ### BEGIN SOLUTION clip
         xp = backend.array_module(x)
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
         self.inside = (x >= low) & (x <= high)  # the bounds themselves pass the gradient, as in PyTorch
         return xp.clip(x, low, high)
+        ### END SOLUTION
 
     def backward(self, gy):  # 1 inside [low, high], 0 outside
+        ### BEGIN SOLUTION clip
         return gy * Tensor(self.inside)
+        ### END SOLUTION
 
 
 def exp(x: Tensor) -> Tensor:
@@ -276,18 +320,22 @@ class Maximum(Function):
         self.pick_larger = pick_larger
 
     def forward(self, a, b):
+        ### BEGIN SOLUTION maximum
         xp = backend.array_module(a)
         self.shapes = a.shape, b.shape
         wins = (a > b) if self.pick_larger else (a < b)
         # share of the gradient that goes to a: 1 where a wins, 1/2 on ties (as PyTorch)
         self.share_a = xp.where(a == b, 0.5, wins).astype(np.result_type(a.dtype, b.dtype))
         return xp.maximum(a, b) if self.pick_larger else xp.minimum(a, b)
+        ### END SOLUTION
 
     def backward(self, gy):
+        ### BEGIN SOLUTION maximum
         share_a = Tensor(self.share_a)
         ga = sum_to(gy * share_a, self.shapes[0]) if self.needs_input_grad[0] else None
         gb = sum_to(gy * (1.0 - share_a), self.shapes[1]) if self.needs_input_grad[1] else None
         return ga, gb
+        ### END SOLUTION
 
 
 def maximum(a, b) -> Tensor:
@@ -305,14 +353,18 @@ class Where(Function):
         self.condition = condition
 
     def forward(self, a, b):
+        ### BEGIN SOLUTION where
         self.shapes = a.shape, b.shape
         return backend.array_module(a).where(self.condition, a, b)
+        ### END SOLUTION
 
     def backward(self, gy):  # the gradient goes to whichever input was picked
+        ### BEGIN SOLUTION where
         cond = Tensor(self.condition)
         ga = sum_to(gy * cond, self.shapes[0]) if self.needs_input_grad[0] else None
         gb = sum_to(gy * Tensor(~self.condition), self.shapes[1]) if self.needs_input_grad[1] else None
         return ga, gb
+        ### END SOLUTION
 
 
 def where(condition, a, b) -> Tensor:

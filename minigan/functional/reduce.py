@@ -46,11 +46,15 @@ class Sum(Function):
         self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
+        ### BEGIN SOLUTION sum
         self.input_shape = x.shape
         return x.sum(axis=self.axes, keepdims=self.keepdims)
+        ### END SOLUTION
 
     def backward(self, gy):  # every summed element gets the gradient of the sum
+        ### BEGIN SOLUTION sum
         return _expand(gy, self.input_shape, self.axes)
+        ### END SOLUTION
 
 
 def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
@@ -87,15 +91,19 @@ class Max(Function):
         self.axes, self.keepdims, self.largest = axes, keepdims, largest
 
     def forward(self, x):
+        ### BEGIN SOLUTION max
         self.input_shape = x.shape
         y = x.max(axis=self.axes, keepdims=True) if self.largest else x.min(axis=self.axes, keepdims=True)
         hits = x == y
         # ties share the gradient evenly
         self.share = hits / hits.sum(axis=self.axes, keepdims=True).astype(x.dtype)
         return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(y.shape) if i not in self.axes))
+        ### END SOLUTION
 
     def backward(self, gy):  # the gradient goes to the extreme element(s)
+        ### BEGIN SOLUTION max
         return _expand(gy, self.input_shape, self.axes) * Tensor(self.share)
+        ### END SOLUTION
 
 
 def _extreme(op: str, x: Tensor, axis, keepdims: bool, largest: bool) -> Tensor:
@@ -123,16 +131,20 @@ class LogSumExp(Function):
         self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
+        ### BEGIN SOLUTION logsumexp
         xp = backend.array_module(x)
         shift = x.max(axis=self.axes, keepdims=True)
         shift = xp.where(xp.isfinite(shift), shift, 0)  # all -inf rows stay -inf, without NaN
         y = xp.log(xp.exp(x - shift).sum(axis=self.axes, keepdims=True)) + shift
         return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(y.shape) if i not in self.axes))
+        ### END SOLUTION
 
     def backward(self, gy):  # d/dx log sum e^x = e^(x - y) = softmax(x)
+        ### BEGIN SOLUTION logsumexp
         x = self.saved_input(0)
         y = reshape(self.saved_output(), _kept_shape(x.shape, self.axes))
         return _expand(gy, x.shape, self.axes) * exp(x - y)
+        ### END SOLUTION
 
 
 def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:

@@ -17,52 +17,69 @@ from ..tensor import Tensor, rand
 def minimax_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Goodfellow et al. (2014): D maximises E[log D(x)] + E[log(1 - D(G(z)))];
     as a loss: softplus(-d(x)) + softplus(d(G(z)))."""
+    ### BEGIN SOLUTION minimax_loss
     return F.softplus(-real).mean() + F.softplus(fake).mean()
+    ### END SOLUTION
 
 
 def minimax_g_loss(fake: Tensor) -> Tensor:
     """The saturating generator of the original minimax game: G minimises
     E[log(1 - D(G(z)))] = -E[softplus(d(G(z)))]. Its gradient vanishes while D wins easily."""
+    ### BEGIN SOLUTION minimax_loss
     return -F.softplus(fake).mean()
+    ### END SOLUTION
 
 
 def non_saturating_g_loss(fake: Tensor) -> Tensor:
     """Goodfellow et al.'s practical fix: G maximises E[log D(G(z))], i.e. minimises
     softplus(-d(G(z))). Same fixed point, strong gradients early on."""
+    ### BEGIN SOLUTION non_saturating_loss
     return F.softplus(-fake).mean()
+    ### END SOLUTION
 
 
 def wasserstein_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Arjovsky et al. (2017): the critic maximises E[d(x)] - E[d(G(z))] (no sigmoid);
     as a loss: E[d(G(z))] - E[d(x)]. The critic must be Lipschitz (clipping or a penalty)."""
+    ### BEGIN SOLUTION wasserstein_loss
     return fake.mean() - real.mean()
+    ### END SOLUTION
 
 
 def wasserstein_g_loss(fake: Tensor) -> Tensor:
     """G minimises -E[d(G(z))]."""
+    ### BEGIN SOLUTION wasserstein_loss
     return -fake.mean()
+    ### END SOLUTION
 
 
 def lsgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Mao et al. (2017), least squares with targets b=1 (real), a=0 (fake):
     1/2 E[(d(x) - 1)^2] + 1/2 E[d(G(z))^2]."""
+    ### BEGIN SOLUTION lsgan_loss
     return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake ** 2).mean()
+    ### END SOLUTION
 
 
 def lsgan_g_loss(fake: Tensor) -> Tensor:
     """LSGAN's generator: 1/2 E[(d(G(z)) - 1)^2]."""
+    ### BEGIN SOLUTION lsgan_loss
     return 0.5 * ((fake - 1.0) ** 2).mean()
+    ### END SOLUTION
 
 
 def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Lim & Ye (2017), Miyato et al. (2018): E[relu(1 - d(x))] + E[relu(1 + d(G(z)))]."""
+    ### BEGIN SOLUTION hinge_loss
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    ### END SOLUTION
 
 
 def gradient_penalty(critic, real: Tensor, fake: Tensor, weight: float = 10.0) -> Tensor:
     """Gulrajani et al. (2017): weight * E[(||grad_x d(x_hat)||_2 - 1)^2] at random points
     x_hat = alpha x + (1 - alpha) G(z) on the lines between real and fake samples, one alpha
     per sample. Differentiating it needs the gradient of a gradient (create_graph=True)."""
+    ### BEGIN SOLUTION gradient_penalty
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
     alpha = rand(*shape, dtype=real.dtype, device=real.device)
     x_hat = (alpha * real.detach() + (1.0 - alpha) * fake.detach()).detach().requires_grad_()
@@ -71,6 +88,7 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor, weight: float = 10.0) -
         (grad,) = autograd.grad(critic(x_hat).sum(), x_hat, create_graph=differentiable)
     norms = (grad.reshape(grad.shape[0], -1) ** 2).sum(axis=1).sqrt()  # no eps: alpha keeps x_hat generic
     return weight * ((norms - 1.0) ** 2).mean()
+    ### END SOLUTION
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from . import init
 from .module import Module, Parameter, Sequential
 from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten,
                      LeakyReLU, Linear, ReLU, Sigmoid, Tanh, Unflatten)
+from .gan_layers import MinibatchDiscrimination, MinibatchStdDev
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "BatchNorm1d", "BatchNorm2d", "Conv2d",
            "ConvTranspose2d", "Dropout", "Embedding", "Flatten", "LeakyReLU", "Linear", "ReLU",
-           "Sigmoid", "Tanh", "Unflatten"]
+           "Sigmoid", "Tanh", "Unflatten", "MinibatchDiscrimination", "MinibatchStdDev"]
