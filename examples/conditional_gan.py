@@ -15,14 +15,13 @@ import argparse
 import os
 import shutil
 import time
-import warnings
 
 import numpy as np
 
 import minigan
 from minigan import functional as F
 from minigan import optim
-from minigan.data import DataLoader, EmbeddedSampleWarning, MNIST
+from minigan.data import DataLoader, training_set
 from minigan.gan import MetricsLog
 from minigan.gan.variants import ConditionalDiscriminator, ConditionalGenerator, conditional_gan_step
 from minigan.images import save_grid
@@ -43,16 +42,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def load_mnist(args):
-    """MNIST's training set; when only the embedded 10k sample is at hand, say so in one line."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", EmbeddedSampleWarning)
-        dataset = MNIST(root=args.data_dir, train=True, limit=args.limit)
-    for warning in caught:
-        print(f"note: {warning.message}")
-    return dataset
-
-
 def digit_grid(G, z_per_column, path: str) -> None:
     """Row d holds digit d; column j uses z_per_column[j] in every row."""
     columns, device = z_per_column.shape[0], z_per_column.device
@@ -69,7 +58,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     minigan.manual_seed(args.seed)
-    dataset = load_mnist(args)
+    dataset = training_set("mnist", args.data_dir, args.limit)
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed,
                         device=args.device)
     G, D = ConditionalGenerator().to(args.device), ConditionalDiscriminator().to(args.device)

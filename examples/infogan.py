@@ -23,14 +23,13 @@ import argparse
 import os
 import shutil
 import time
-import warnings
 
 import numpy as np
 
 import minigan
 from minigan import functional as F
 from minigan import optim
-from minigan.data import DataLoader, EmbeddedSampleWarning, MNIST
+from minigan.data import DataLoader, training_set
 from minigan.gan import MetricsLog
 from minigan.gan.variants import (InfoGANDiscriminator, InfoGANGenerator, infogan_d_parameters,
                                   infogan_g_parameters, infogan_step)
@@ -58,17 +57,6 @@ def parse_args(argv=None):
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--log-every", type=int, default=25, help="steps between progress lines")
     return p.parse_args(argv)
-
-
-def load_mnist(args):
-    """MNIST's training set (its labels go unused); when only the embedded 10k sample is at
-    hand, say so in one line."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", EmbeddedSampleWarning)
-        dataset = MNIST(root=args.data_dir, train=True, limit=args.limit)
-    for warning in caught:
-        print(f"note: {warning.message}")
-    return dataset
 
 
 def render(G, z, category, continuous, path: str) -> None:
@@ -103,7 +91,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     minigan.manual_seed(args.seed)
-    dataset = load_mnist(args)
+    dataset = training_set("mnist", args.data_dir, args.limit)
     loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed,
                         device=args.device)
     G, D = InfoGANGenerator().to(args.device), InfoGANDiscriminator().to(args.device)

@@ -19,13 +19,12 @@ import json
 import os
 import sys
 import time
-import warnings
 
 import numpy as np
 
 import minigan
 from minigan import optim
-from minigan.data import DataLoader, EmbeddedSampleWarning, FashionMNIST, MNIST
+from minigan.data import DataLoader, training_set
 from minigan.gan import LOSSES, GANTrainer, MetricsLog, build, get_loss
 from minigan.gan.variants import REMEDIES, with_remedy
 from minigan.images import save_grid
@@ -88,17 +87,6 @@ def make_optimizer(config, params):
     if config["optimizer"] == "rmsprop":
         return optim.RMSprop(params, lr=config["lr"])
     return optim.Adam(params, lr=config["lr"], betas=tuple(config["betas"]))
-
-
-def load_dataset(args):
-    """The training set; when only the embedded 10k MNIST sample is at hand, say so in one line."""
-    dataset_class = MNIST if args.dataset == "mnist" else FashionMNIST
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", EmbeddedSampleWarning)
-        dataset = dataset_class(root=args.data_dir, train=True, limit=args.limit)
-    for warning in caught:
-        print(f"note: {warning.message}")
-    return dataset
 
 
 class ProgressBar:
@@ -204,7 +192,7 @@ def main(argv=None) -> None:
     config = checkpoint["config"] if checkpoint else settings(args)
     minigan.manual_seed(config["seed"])
 
-    dataset = load_dataset(args)
+    dataset = training_set(args.dataset, args.data_dir, args.limit)
     loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True, drop_last=True,
                         seed=config["seed"], device=args.device)
     G, D = build(config["arch"], config["loss"], config["latent_dim"])

@@ -516,3 +516,23 @@ class DataLoader:
         self._rng.bit_generator.state = state["rng"]
         self._resume_at = int(state["batches_served"])
         self._epoch_start, self._served = None, 0
+
+
+def training_set(name: str = "mnist", root=None, limit=None, notify=print):
+    """The MNIST (``"mnist"``) or Fashion-MNIST (``"fashion"``) training set, for scripts.
+
+    When only the embedded 10,000-digit MNIST sample is at hand, ``notify`` receives one line
+    saying so, instead of a Python warning with its source line.
+    """
+    datasets = {"mnist": MNIST, "fashion": FashionMNIST}
+    if name not in datasets:
+        raise ValueError(f"training_set: unknown dataset {name!r}: choose 'mnist' or 'fashion'")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EmbeddedSampleWarning)
+        dataset = datasets[name](root=root, train=True, limit=limit)
+    for warning in caught:
+        if issubclass(warning.category, EmbeddedSampleWarning):
+            notify(f"note: {warning.message}")
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return dataset
