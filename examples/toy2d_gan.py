@@ -16,7 +16,8 @@ D 2 -> 128 -> 128 -> 1, ReLU, Adam with the lr decayed linearly to 2% over the r
 After training, 2,500 samples are scored per seed (minigan.gan.toy.mode_coverage): a sample is
 *high quality* within 3 std of its nearest mode, and a mode is *covered* when some high-quality
 sample is nearest to it. The table gives the means over seeds (and the range). --out gets, per
-game, one PNG of frames at four stages of seed 0's run, and results.json with every number.
+game, one PNG of frames (a row per seed, samples at four stages of the run, from a fixed z),
+and results.json with every number.
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ DATASETS = {  # name: (sampler, centres, std, plot half-width)
 }
 DEFAULT_GAMES = ["minimax", "non-saturating", "wgan-gp", "lsgan", "hinge", "non-saturating:pack2"]
 EVAL_SAMPLES = 2500  # as in VEEGAN and PacGAN
-FRAMES = (0.0, 0.1, 0.3, 1.0)  # fractions of the run at which seed 0's samples are drawn
+FRAMES = (0.0, 0.1, 0.3, 1.0)  # fractions of each run at which a frame is drawn
 LATENT_DIM = 2
 # Adam's settings per game: (G lr, D lr, betas, D steps per G step). The GAN games take DCGAN's
 # beta1 = 0.5. WGAN-GP keeps Algorithm 1 of Gulrajani et al. (betas (0, 0.9), 5 critic steps)
@@ -95,30 +96,31 @@ def build_trainer(loss: str, pack: int) -> GANTrainer:
                       optim.Adam(D.parameters(), lr=d_lr, betas=betas), get_loss(loss), LATENT_DIM, n_critic)
 
 
-def draw(trainer, n: int) -> np.ndarray:
+def generate(trainer, z) -> np.ndarray:
     with minigan.no_grad():
-        return trainer.G(trainer.sample_z(n)).numpy()
+        return trainer.G(z).numpy()
 
 
 def run(job: tuple) -> dict:
-    """Train one game on one seed; returns its scores (and frames for seed 0)."""
+    """Train one game on one seed; returns its scores and its frames."""
     dataset, loss, pack, seed, steps, batch_size = job
     sampler, centers, std, _ = DATASETS[dataset]
     minigan.manual_seed(seed)
     rng = np.random.default_rng(10_000 + seed)
     trainer = build_trainer(loss, pack)
     g_lr, d_lr = HYPER.get(loss, DEFAULT_HYPER)[:2]
-    marks = {round(f * steps) for f in FRAMES} if seed == 0 else set()
+    fixed_z = trainer.sample_z(EVAL_SAMPLES)  # the frames show G(fixed_z), so stages compare
+    marks = {round(f * steps) for f in FRAMES}
     frames, started = [], time.time()
     for step in range(steps + 1):
         if step in marks:
-            frames.append((step, draw(trainer, EVAL_SAMPLES)))
+            frames.append((step, generate(trainer, fixed_z)))
         if step == steps:
             break
         for opt, lr in ((trainer.g_optimizer, g_lr), (trainer.d_optimizer, d_lr)):
             decay_learning_rate(opt, lr, step / steps, final_fraction=0.02)
         trainer.step(minigan.tensor(sampler(batch_size, rng=rng)))
-    samples = draw(trainer, EVAL_SAMPLES)
+    samples = generate(trainer, trainer.sample_z(EVAL_SAMPLES))  # fresh z for the score
     modes, quality = mode_coverage(samples, centers, std)  # a NaN sample is never high quality
     return {"game": game_label(loss, pack), "seed": seed, "modes": modes, "high_quality": quality,
             "diverged": not bool(np.isfinite(samples).all()), "seconds": time.time() - started,
@@ -178,31 +180,34 @@ def table(rows: list, n_modes: int) -> str:
     return "\n".join(lines)
 
 
-def save_frames(result: dict, dataset: str, path: str) -> str:
-    """Seed 0's samples at each stage, as scatter plots (matplotlib) or density images (without)."""
+def save_frames(runs: list, dataset: str, path: str) -> str:
+    """One game's frames: a row per seed, a column per stage; scatter plots with matplotlib,
+    density images without it."""
     _, centers, std, half = DATASETS[dataset]
-    frames = result["frames"]
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        images = [density_image(samples, half) for _, samples in frames]
-        save_grid(np.stack(images), path, nrow=len(images))
+        images = [density_image(samples, half) for r in runs for _, samples in r["frames"]]
+        save_grid(np.stack(images), path, nrow=len(runs[0]["frames"]))
         return "density images (matplotlib is not installed)"
-    fig, axes = plt.subplots(1, len(frames), figsize=(3.2 * len(frames), 3.4))
-    for axis, (step, samples) in zip(np.atleast_1d(axes), frames):
-        modes, quality = mode_coverage(samples, centers, std)
-        axis.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, color="tab:green", linewidths=0)
-        axis.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="k", linewidths=0.8)
-        axis.set_xlim(-half, half)
-        axis.set_ylim(-half, half)
-        axis.set_aspect("equal")
-        axis.set_title(f"step {step}: {modes} modes, {100 * quality:.0f}% HQ", fontsize=9)
-        axis.tick_params(labelsize=7)
-    fig.suptitle(f"{result['game']} on the {dataset}, seed 0 (x: modes)", fontsize=10)
+    rows, cols = len(runs), len(runs[0]["frames"])
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.4), squeeze=False)
+    for axes_row, r in zip(axes, runs):
+        for axis, (step, samples) in zip(axes_row, r["frames"]):
+            modes, quality = mode_coverage(samples, centers, std)
+            axis.scatter(samples[:, 0], samples[:, 1], s=1.5, alpha=0.4, color="tab:green", linewidths=0)
+            axis.scatter(centers[:, 0], centers[:, 1], s=10, marker="x", color="k", linewidths=0.7)
+            axis.set_xlim(-half, half)
+            axis.set_ylim(-half, half)
+            axis.set_aspect("equal")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            axis.set_title(f"seed {r['seed']}, step {step}: {modes} modes, {100 * quality:.0f}% HQ", fontsize=7)
+    fig.suptitle(f"{runs[0]['game']} on the {dataset} (x: the modes; G of a fixed z)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=90)
     plt.close(fig)
     return "scatter plots"
 
@@ -222,12 +227,10 @@ def main(argv=None) -> list:
     print(f"{args.dataset}: {len(centers)} modes, std {std}; {len(args.losses)} games x {args.seeds} seeds, "
           f"{args.steps} D steps of batch {args.batch_size}, {args.jobs} job(s)")
     results = run_all(args)
-    for r in results:
-        if r["frames"]:
-            name = r["game"].replace(":", "_")
-            path = os.path.join(args.out, f"{args.dataset}_{name}.png")
-            kind = save_frames(r, args.dataset, path)
-            print(f"wrote {path} ({kind})")
+    for game in dict.fromkeys(r["game"] for r in results):
+        path = os.path.join(args.out, f"{args.dataset}_{game.replace(':', '_')}.png")
+        kind = save_frames([r for r in results if r["game"] == game], args.dataset, path)
+        print(f"wrote {path} ({kind})")
     rows = summarize(results, len(centers))
     elapsed = time.time() - started
     print(table(rows, len(centers)))

@@ -1,7 +1,7 @@
 """2-D convolution and its transpose (NCHW, PyTorch's weight layouts and size formulas).
 
 conv2d is one matrix product after *im2col*: every k x k window of the input becomes a
-column, so ``y[O, N*Ho*Wo] = W[O, C*k*k] @ cols[C*k*k, N*Ho*Wo]``. The windows are a strided
+column, so ``y[O, Ho*Wo*N] = W[O, C*k*k] @ cols[C*k*k, Ho*Wo*N]``. The windows are a strided
 *view* of the padded input (no Python loop over pixels); reshaping the view makes the one copy.
 
 Three Functions close the family under differentiation, each backward made of the others:
@@ -32,58 +32,60 @@ def conv_transpose_output_size(size, kernel, stride, padding, output_padding, di
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def _channels_first(x, padding):
-    """x (N, C, H, W) as a (C, N, H + 2ph, W + 2pw) array, zero-padded; no copy when unpadded.
+def _batch_last(x, padding):
+    """x (N, C, H, W) as a (C, H + 2ph, W + 2pw, N) array, zero-padded; no copy when x is
+    already laid out that way in memory and needs no padding.
 
-    Keeping channels outermost in memory means the 2-D GEMMs below read and write whole
-    channels at once: their results are already laid out as (C, N, H, W), and an
-    (N, C, H, W) *view* of that (a transpose, no copy) is what the next layer receives.
+    Why batch last: every strided copy below (im2col's gather, col2im's scatter-add) then
+    moves runs of N contiguous numbers, not rows of 7 or 14 pixels, which is what makes it
+    fast; and the GEMMs' results come out as (C, H, W, N), whose (N, C, H, W) *view* (a
+    transpose, no copy) is what the next layer receives and reads again without a copy.
     """
     (ph, pw) = padding
     if not (ph or pw):
-        return x.transpose(1, 0, 2, 3)
+        return x.transpose(1, 2, 3, 0)
     n, c, h, w = x.shape
-    padded = backend.array_module(x).zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=x.dtype)
-    padded[:, :, ph:ph + h, pw:pw + w] = x.transpose(1, 0, 2, 3)
+    padded = backend.array_module(x).zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    padded[:, ph:ph + h, pw:pw + w, :] = x.transpose(1, 2, 3, 0)
     return padded
 
 
 def im2col(x, kernel, stride, padding, dilation):
-    """(N, C, H, W) -> cols (C*kh*kw, N*Ho*Wo): column (n, y, x) is output pixel (y, x)'s
+    """(N, C, H, W) -> cols (C*kh*kw, Ho*Wo*N): column (y, x, n) is output pixel (y, x)'s
     receptive field in image n, so a convolution is one matrix product W[O, C*kh*kw] @ cols."""
     ### BEGIN SOLUTION im2col
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    padded = _channels_first(x, padding)
-    c, n, h, w = padded.shape
+    padded = _batch_last(x, padding)
+    c, h, w, n = padded.shape
     ho, wo = conv_output_size(h, kh, sh, 0, dh), conv_output_size(w, kw, sw, 0, dw)
-    s_c, s_n, s_h, s_w = padded.strides
-    # windows[c, i, j, n, y, x] = padded[c, n, y*sh + i*dh, x*sw + j*dw]: a strided view, no copy
+    s_c, s_h, s_w, s_n = padded.strides
+    # windows[c, i, j, y, x, n] = padded[c, y*sh + i*dh, x*sw + j*dw, n]: a strided view, no copy
     windows = backend.array_module(x).lib.stride_tricks.as_strided(
-        padded, (c, kh, kw, n, ho, wo), (s_c, s_h * dh, s_w * dw, s_n, s_h * sh, s_w * sw))
-    return windows.reshape(c * kh * kw, n * ho * wo)  # the one copy
+        padded, (c, kh, kw, ho, wo, n), (s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw, s_n))
+    return windows.reshape(c * kh * kw, ho * wo * n)  # the one copy
     ### END SOLUTION
 
 
 def col2im(cols, batch, size, kernel, stride, padding, dilation):
-    """cols (C*kh*kw, N*Hi*Wi) -> (N, C, H, W), adding each column back where im2col took it
+    """cols (C*kh*kw, Hi*Wi*N) -> (N, C, H, W), adding each column back where im2col took it
     (the adjoint of im2col). Loops over the kh*kw kernel offsets, each adding one strided slab."""
     ### BEGIN SOLUTION col2im
     xp = backend.array_module(cols)
     (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = size, kernel, stride, padding, dilation
     c = cols.shape[0] // (kh * kw)
     hi, wi = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
-    cols = cols.reshape(c, kh, kw, batch, hi, wi)
-    img = xp.zeros((c, batch, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+    cols = cols.reshape(c, kh, kw, hi, wi, batch)
+    img = xp.zeros((c, h + 2 * ph, w + 2 * pw, batch), dtype=cols.dtype)
     for i in range(kh):
         for j in range(kw):
-            img[:, :, i * dh:i * dh + sh * hi:sh, j * dw:j * dw + sw * wi:sw] += cols[:, i, j]
-    return img[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)  # (N, C, H, W) view
+            img[:, i * dh:i * dh + sh * hi:sh, j * dw:j * dw + sw * wi:sw, :] += cols[:, i, j]
+    return img[:, ph:ph + h, pw:pw + w, :].transpose(3, 0, 1, 2)  # (N, C, H, W) view
     ### END SOLUTION
 
 
 def _as_rows(y):
-    """(N, C, H, W) -> (C, N*H*W): free when y is laid out channels first, as conv outputs are."""
-    return y.transpose(1, 0, 2, 3).reshape(y.shape[1], -1)
+    """(N, C, H, W) -> (C, H*W*N): free when y is laid out batch last, as conv outputs are."""
+    return y.transpose(1, 2, 3, 0).reshape(y.shape[1], -1)
 
 
 def _missing_rows(size, out, kernel, stride, padding, dilation):
@@ -110,8 +112,8 @@ class Conv2d(_Conv):
         n, o, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
         ho, wo = (conv_output_size(x.shape[2 + i], kernel[i], self.stride[i], self.padding[i],
                                    self.dilation[i]) for i in range(2))
-        y = weight.reshape(o, -1) @ im2col(x, kernel, *self._params())  # (O, N*Ho*Wo), one GEMM
-        return y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3)
+        y = weight.reshape(o, -1) @ im2col(x, kernel, *self._params())  # (O, Ho*Wo*N), one GEMM
+        return y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
         ### END SOLUTION
 
     def backward(self, gy):
@@ -158,7 +160,7 @@ class Conv2dGradW(_Conv):
     def forward(self, x, gy):
         ### BEGIN SOLUTION conv2d_grad_w
         c, o = x.shape[1], gy.shape[1]
-        gw = _as_rows(gy) @ im2col(x, self.kernel, *self._params()).T  # (O, N*L) @ (N*L, C*kh*kw)
+        gw = _as_rows(gy) @ im2col(x, self.kernel, *self._params()).T  # (O, L*N) @ (L*N, C*kh*kw)
         return gw.reshape(o, c, *self.kernel)
         ### END SOLUTION
 
