@@ -143,7 +143,8 @@ def test_with_remedy_starts_as_the_original_and_trains(arch, remedy, layer):
     before = D(x).numpy()
     remedied = V.with_remedy(D, remedy)
     assert any(isinstance(m, layer) for m in remedied.modules())
-    np.testing.assert_array_equal(remedied(x).numpy(), before)  # new features start with weight 0
+    # new features start with weight 0: the same function, up to float32 summation order
+    np.testing.assert_allclose(remedied(x).numpy(), before, rtol=1e-5, atol=1e-6)
     remedied.train()
     params = list(remedied.parameters())
     grads = minigan.grad(remedied(x).sum(), params)
