@@ -1,6 +1,6 @@
 """Goodfellow et al. (2014), Fig. 1, reproduced: a 1-D GAN learns N(4, 0.5^2) from uniform noise.
 
-    python examples/toy1d_gan.py                        # about 15 s on one CPU core
+    python examples/toy1d_gan.py                        # about 30 s on one CPU core
     python examples/toy1d_gan.py --steps 6000 --seed 1 --out runs/toy1d
 
 Four panels, one per stage of training, each on one axis: the data density p_data (black,

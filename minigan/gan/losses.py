@@ -86,7 +86,8 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor, weight: float = 10.0) -
     differentiable = autograd.is_grad_enabled()
     with autograd.enable_grad():  # the inner gradient needs a graph even under no_grad
         (grad,) = autograd.grad(critic(x_hat).sum(), x_hat, create_graph=differentiable)
-    norms = (grad.reshape(grad.shape[0], -1) ** 2).sum(axis=1).sqrt()  # no eps: alpha keeps x_hat generic
+    # + 1e-12 under the root: a ReLU critic can have a gradient of exactly 0, where sqrt' is infinite
+    norms = ((grad.reshape(grad.shape[0], -1) ** 2).sum(axis=1) + 1e-12).sqrt()
     return weight * ((norms - 1.0) ** 2).mean()
     ### END SOLUTION
 
