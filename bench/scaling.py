@@ -6,7 +6,7 @@
 Part 1 times the DCGAN iteration of bench/dcgan_step.py at each batch size (minigan and
 PyTorch in one process, interleaved, medians) and prints milliseconds per image.
 Part 2 runs a short training (batch 64) in a fresh child process per framework and reports
-the peak resident memory (ru_maxrss) of each, side by side.
+the peak resident memory (VmHWM) of each, side by side.
 """
 from __future__ import annotations
 
@@ -47,7 +47,20 @@ def child(framework: str, steps: int, batch: int) -> None:
         step, _ = dcgan_step.minigan_step("cpu", batch)
     for _ in range(steps):
         step()
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(_peak_rss_mib())
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory. Linux's VmHWM starts afresh at exec; ru_maxrss
+    does not (it keeps the parent's peak from before the fork), so it is only the fallback."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_rss(framework: str, steps: int, batch: int) -> float:
