@@ -20,12 +20,10 @@ import time
 import numpy as np
 
 import minigan
-from minigan import functional as F
 from minigan import optim
 from minigan.data import DataLoader, training_set
 from minigan.gan import MetricsLog
-from minigan.gan.variants import ACGANDiscriminator, ConditionalGenerator, acgan_step
-from minigan.images import save_grid
+from minigan.gan.variants import ACGANDiscriminator, ConditionalGenerator, acgan_step, save_class_grid
 
 
 def parse_args(argv=None):
@@ -42,18 +40,6 @@ def parse_args(argv=None):
     p.add_argument("--aux-weight", type=float, default=1.0, help="weight of the class cross-entropy terms")
     p.add_argument("--log-every", type=int, default=25, help="steps between progress lines")
     return p.parse_args(argv)
-
-
-def digit_grid(G, z_per_column, path: str) -> None:
-    """Row d holds digit d; column j uses z_per_column[j] in every row."""
-    columns, device = z_per_column.shape[0], z_per_column.device
-    z = F.broadcast_to(z_per_column.unsqueeze(0), (10,) + z_per_column.shape).reshape(10 * columns, -1)
-    labels = minigan.tensor(np.repeat(np.arange(10), columns), device=device)
-    G.eval()
-    with minigan.no_grad():
-        images = G(z, labels).numpy()
-    G.train()
-    save_grid(images, path, nrow=columns)
 
 
 def main(argv=None) -> None:
@@ -84,7 +70,7 @@ def main(argv=None) -> None:
                       f"class accuracy on real {m['class_accuracy']:.2f}", flush=True)
         rows += log.flush()
         grid = os.path.join(args.out, f"digits_epoch_{epoch:03d}.png")
-        digit_grid(G, fixed_z, grid)
+        save_class_grid(G, fixed_z, grid)
         means = {k: np.mean([r[k] for _, r in rows]) for k in ("d_loss", "g_loss")}
         print(f"epoch {epoch}: d_loss {means['d_loss']:.3f} g_loss {means['g_loss']:.3f} "
               f"({time.time() - started:.1f}s); wrote {grid}", flush=True)

@@ -106,6 +106,15 @@ def device_of(array) -> Device:
     raise TypeError(f"expected a NumPy or CuPy array, got {type(array).__name__}")
 
 
+def is_array(value) -> bool:
+    """True for a NumPy, CuPy or sim array (anything :func:`device_of` can place)."""
+    try:
+        device_of(value)
+        return True
+    except TypeError:
+        return False
+
+
 def array_module(array):
     """numpy, cupy or the sim stand-in: the module whose functions work on ``array``."""
     if isinstance(array, np.ndarray):

@@ -115,7 +115,7 @@ class Optimizer:
         state = {}
         for index, p in self._indexed_params():
             if self.state.get(p):
-                state[index] = {k: Tensor(v) if _is_array(v) else v for k, v in self.state[p].items()}
+                state[index] = {k: Tensor(v) if backend.is_array(v) else v for k, v in self.state[p].items()}
         groups, start = [], 0
         for group in self.param_groups:
             n = len(group["params"])
@@ -158,20 +158,12 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _is_array(value) -> bool:
-    try:
-        backend.device_of(value)
-        return True
-    except TypeError:
-        return False
-
-
 def _copy_to(value, p: Tensor):
     """A state value for ``p``: arrays and Tensors copied onto p's device (floating ones in p's
     dtype); numbers as they are."""
     if isinstance(value, Tensor):
         value = value.data
-    if not _is_array(value):
+    if not backend.is_array(value):
         return value
     array = backend.to_device(value, p.device)
     dtype = p.dtype if array.dtype.kind == "f" else array.dtype

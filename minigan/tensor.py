@@ -198,14 +198,6 @@ class Tensor:
 
 
 # -- creation -----------------------------------------------------------------------------
-def _is_array(data) -> bool:
-    try:
-        backend.device_of(data)
-        return True
-    except TypeError:
-        return False
-
-
 def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested list, or array).
 
@@ -214,7 +206,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data.data
-    if _is_array(data):
+    if backend.is_array(data):
         device = backend.Device(device or backend.device_of(data))
         array = backend.to_device(data, device).astype(dtype or data.dtype, copy=True)
     else:

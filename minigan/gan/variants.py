@@ -48,6 +48,23 @@ def one_hot(labels: Tensor, num_classes: int, dtype=np.float32) -> Tensor:
     return Tensor(xp.eye(num_classes, dtype=dtype)[labels.data])
 
 
+def save_class_grid(G, z_per_column: Tensor, path, num_classes: int = NUM_CLASSES) -> None:
+    """A PNG grid from a class-conditional G: row d holds class d, column j uses z_per_column[j]
+    in every row (G in eval mode, as for any sampling)."""
+    from ..images import save_grid
+    columns, device = z_per_column.shape[0], z_per_column.device
+    z = F.broadcast_to(z_per_column.unsqueeze(0), (num_classes,) + z_per_column.shape).reshape(num_classes * columns, -1)
+    labels = Tensor(backend.to_device(np.repeat(np.arange(num_classes), columns), device))
+    was_training = G.training
+    G.eval()
+    try:
+        with no_grad():
+            images = G(z, labels).numpy()
+    finally:
+        G.train(was_training)
+    save_grid(images, path, nrow=columns)
+
+
 def sample_labels(n: int, num_classes: int = NUM_CLASSES, device="cpu") -> Tensor:
     """n labels drawn uniformly from 0 .. num_classes - 1, made on ``device``."""
     xp = backend.Device(device).xp

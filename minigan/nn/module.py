@@ -30,20 +30,12 @@ class Parameter(Tensor):
             data = np.zeros((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
             data = data.data
-        elif not _is_array(data):
+        elif not backend.is_array(data):
             raise TypeError(f"Parameter: expected a Tensor or an array, got {type(data).__name__}")
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
-
-
-def _is_array(value) -> bool:
-    try:
-        backend.device_of(value)
-        return True
-    except TypeError:
-        return False
 
 
 class Module:
@@ -347,7 +339,7 @@ def _as_array(value, name: str):
     array-like (numbers, lists, objects with ``__array__``) through NumPy."""
     if isinstance(value, Tensor):
         return value.data
-    if _is_array(value):
+    if backend.is_array(value):
         return value
     try:
         array = np.asarray(value)
