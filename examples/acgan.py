@@ -15,15 +15,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import time
-
-import numpy as np
 
 import minigan
 from minigan import optim
 from minigan.data import DataLoader, training_set
-from minigan.gan import MetricsLog
-from minigan.gan.variants import ACGANDiscriminator, ConditionalGenerator, acgan_step, save_class_grid
+from minigan.gan.variants import (ACGANDiscriminator, ConditionalGenerator, acgan_step, run_epochs,
+                                  save_class_grid)
 
 
 def parse_args(argv=None):
@@ -56,26 +53,21 @@ def main(argv=None) -> None:
     print(f"training an ACGAN on {len(dataset)} images, device {args.device}, "
           f"{len(loader)} steps per epoch")
 
-    log, step, grid = MetricsLog(), 0, None
-    for epoch in range(1, args.epochs + 1):
-        started, rows = time.time(), []
-        for real, labels in loader:
-            step += 1
-            log.record(step, acgan_step(G, D, g_opt, d_opt, real, labels, aux_weight=args.aux_weight))
-            if step % args.log_every == 0:
-                rows += log.flush()  # one host copy, and the NaN check
-                m = rows[-1][1]
-                print(f"epoch {epoch} step {step}: d_loss {m['d_loss']:.3f} g_loss {m['g_loss']:.3f} "
-                      f"class loss D {m['d_aux']:.3f} G {m['g_aux']:.3f} "
-                      f"class accuracy on real {m['class_accuracy']:.2f}", flush=True)
-        rows += log.flush()
-        grid = os.path.join(args.out, f"digits_epoch_{epoch:03d}.png")
-        save_class_grid(G, fixed_z, grid)
-        means = {k: np.mean([r[k] for _, r in rows]) for k in ("d_loss", "g_loss")}
-        print(f"epoch {epoch}: d_loss {means['d_loss']:.3f} g_loss {means['g_loss']:.3f} "
-              f"({time.time() - started:.1f}s); wrote {grid}", flush=True)
-    if grid is not None:
-        shutil.copyfile(grid, os.path.join(args.out, "digits.png"))
+    grids = []
+
+    def end_of_epoch(epoch, means, seconds):
+        grids.append(os.path.join(args.out, f"digits_epoch_{epoch:03d}.png"))
+        save_class_grid(G, fixed_z, grids[-1])
+        summary = " ".join(f"{k} {v:.3f}" for k, v in means.items())
+        print(f"epoch {epoch}: {summary} ({seconds:.1f}s); wrote {grids[-1]}", flush=True)
+
+    def step(real, labels):
+        return acgan_step(G, D, g_opt, d_opt, real, labels, aux_weight=args.aux_weight)
+
+    shown = ("d_loss", "g_loss", "d_aux", "g_aux", "class_accuracy")
+    run_epochs(loader, step, args.epochs, args.log_every, shown, end_of_epoch)
+    if grids:
+        shutil.copyfile(grids[-1], os.path.join(args.out, "digits.png"))
     minigan.save({"config": vars(args), "generator": G.state_dict(), "discriminator": D.state_dict()},
                  os.path.join(args.out, "checkpoint.npz"))
 

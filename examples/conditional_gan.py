@@ -14,16 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import time
-
-import numpy as np
 
 import minigan
 from minigan import optim
 from minigan.data import DataLoader, training_set
-from minigan.gan import MetricsLog
 from minigan.gan.variants import (ConditionalDiscriminator, ConditionalGenerator, conditional_gan_step,
-                                  save_class_grid)
+                                  run_epochs, save_class_grid)
 
 
 def parse_args(argv=None):
@@ -55,25 +51,21 @@ def main(argv=None) -> None:
     print(f"training a conditional GAN on {len(dataset)} images, device {args.device}, "
           f"{len(loader)} steps per epoch")
 
-    log, step, grid = MetricsLog(), 0, None
-    for epoch in range(1, args.epochs + 1):
-        started, rows = time.time(), []
-        for real, labels in loader:
-            step += 1
-            log.record(step, conditional_gan_step(G, D, g_opt, d_opt, real, labels))
-            if step % args.log_every == 0:
-                rows += log.flush()  # one host copy, and the NaN check
-                m = rows[-1][1]
-                print(f"epoch {epoch} step {step}: d_loss {m['d_loss']:.3f} g_loss {m['g_loss']:.3f} "
-                      f"D(x) {m['d_real']:.2f} D(G(z)) {m['d_fake']:.2f}", flush=True)
-        rows += log.flush()
-        grid = os.path.join(args.out, f"digits_epoch_{epoch:03d}.png")
-        save_class_grid(G, fixed_z, grid)
-        means = {k: np.mean([r[k] for _, r in rows]) for k in ("d_loss", "g_loss")}
-        print(f"epoch {epoch}: d_loss {means['d_loss']:.3f} g_loss {means['g_loss']:.3f} "
-              f"({time.time() - started:.1f}s); wrote {grid}", flush=True)
-    if grid is not None:
-        shutil.copyfile(grid, os.path.join(args.out, "digits.png"))
+    grids = []
+
+    def end_of_epoch(epoch, means, seconds):
+        grids.append(os.path.join(args.out, f"digits_epoch_{epoch:03d}.png"))
+        save_class_grid(G, fixed_z, grids[-1])
+        summary = " ".join(f"{k} {v:.3f}" for k, v in means.items())
+        print(f"epoch {epoch}: {summary} ({seconds:.1f}s); wrote {grids[-1]}", flush=True)
+
+    def step(real, labels):
+        return conditional_gan_step(G, D, g_opt, d_opt, real, labels)
+
+    shown = ("d_loss", "g_loss", "d_real", "d_fake")
+    run_epochs(loader, step, args.epochs, args.log_every, shown, end_of_epoch)
+    if grids:
+        shutil.copyfile(grids[-1], os.path.join(args.out, "digits.png"))
     minigan.save({"config": vars(args), "generator": G.state_dict(), "discriminator": D.state_dict()},
                  os.path.join(args.out, "checkpoint.npz"))
 

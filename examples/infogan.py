@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import time
 
 import numpy as np
 
@@ -30,9 +29,8 @@ import minigan
 from minigan import functional as F
 from minigan import optim
 from minigan.data import DataLoader, training_set
-from minigan.gan import MetricsLog
 from minigan.gan.variants import (InfoGANDiscriminator, InfoGANGenerator, infogan_d_parameters,
-                                  infogan_g_parameters, infogan_step)
+                                  infogan_g_parameters, infogan_step, run_epochs)
 from minigan.images import save_grid
 
 COLUMNS = 10
@@ -101,27 +99,22 @@ def main(argv=None) -> None:
     print(f"training an InfoGAN on {len(dataset)} images (labels unused), device {args.device}, "
           f"{len(loader)} steps per epoch")
 
-    log, step, grid = MetricsLog(), 0, None
-    for epoch in range(1, args.epochs + 1):
-        started, rows = time.time(), []
-        for real, _ in loader:
-            step += 1
-            log.record(step, infogan_step(G, D, g_opt, d_opt, real, info_weight=args.info_weight,
-                                          continuous_weight=args.continuous_weight))
-            if step % args.log_every == 0:
-                rows += log.flush()  # one host copy, and the NaN check
-                m = rows[-1][1]
-                print(f"epoch {epoch} step {step}: d_loss {m['d_loss']:.3f} g_loss {m['g_loss']:.3f} "
-                      f"info_loss {m['info_loss']:.3f} Q's category accuracy {m['category_accuracy']:.2f}",
-                      flush=True)
-        rows += log.flush()
-        grid = os.path.join(args.out, f"categories_epoch_{epoch:03d}.png")
-        category_grid(G, noise, grid)
-        means = {k: np.mean([r[k] for _, r in rows]) for k in ("d_loss", "g_loss", "info_loss")}
-        print(f"epoch {epoch}: d_loss {means['d_loss']:.3f} g_loss {means['g_loss']:.3f} "
-              f"info_loss {means['info_loss']:.3f} ({time.time() - started:.1f}s); wrote {grid}", flush=True)
-    if grid is not None:
-        shutil.copyfile(grid, os.path.join(args.out, "categories.png"))
+    grids = []
+
+    def end_of_epoch(epoch, means, seconds):
+        grids.append(os.path.join(args.out, f"categories_epoch_{epoch:03d}.png"))
+        category_grid(G, noise, grids[-1])
+        summary = " ".join(f"{k} {v:.3f}" for k, v in means.items())
+        print(f"epoch {epoch}: {summary} ({seconds:.1f}s); wrote {grids[-1]}", flush=True)
+
+    def step(real, labels):
+        return infogan_step(G, D, g_opt, d_opt, real, info_weight=args.info_weight,
+                            continuous_weight=args.continuous_weight)
+
+    shown = ("d_loss", "g_loss", "info_loss", "category_accuracy")
+    run_epochs(loader, step, args.epochs, args.log_every, shown, end_of_epoch)
+    if grids:
+        shutil.copyfile(grids[-1], os.path.join(args.out, "categories.png"))
     for code in range(G.num_continuous):
         continuous_grid(G, noise, code, args.code_range, os.path.join(args.out, f"continuous_{code + 1}.png"))
     minigan.save({"config": vars(args), "generator": G.state_dict(), "discriminator": D.state_dict()},

@@ -23,6 +23,8 @@ sampler, and linear and spherical interpolation.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from .. import autograd, backend, nn
@@ -32,7 +34,7 @@ from ..nn.gan_layers import MinibatchDiscrimination, MinibatchStdDev
 from ..tensor import Tensor, rand, randn
 from .losses import GANLoss, get_loss, gradient_penalty
 from .models import dcgan_init_
-from .trainer import _grad_norm, _set_grads
+from .trainer import MetricsLog, _grad_norm, _set_grads
 
 NUM_CLASSES = 10
 NON_SATURATING = get_loss("non-saturating")
@@ -63,6 +65,25 @@ def save_class_grid(G, z_per_column: Tensor, path, num_classes: int = NUM_CLASSE
     finally:
         G.train(was_training)
     save_grid(images, path, nrow=columns)
+
+
+def run_epochs(loader, step, epochs: int, log_every: int, shown, on_epoch_end) -> None:
+    """The loop of the variant examples: ``step(real, labels)`` on every batch (returning 0-d
+    metrics); every ``log_every`` steps a line with the ``shown`` metrics (one host copy, with
+    MetricsLog's NaN check); after each epoch ``on_epoch_end(epoch, means_of_shown, seconds)``."""
+    log, count = MetricsLog(), 0
+    for epoch in range(1, epochs + 1):
+        started, rows = time.time(), []
+        for real, labels in loader:
+            count += 1
+            log.record(count, step(real, labels))
+            if count % log_every == 0:
+                rows += log.flush()
+                latest = rows[-1][1]
+                print(f"epoch {epoch} step {count}: " + " ".join(f"{k} {latest[k]:.3f}" for k in shown), flush=True)
+        rows += log.flush()
+        means = {k: float(np.mean([row[k] for _, row in rows])) for k in shown}
+        on_epoch_end(epoch, means, time.time() - started)
 
 
 def sample_labels(n: int, num_classes: int = NUM_CLASSES, device="cpu") -> Tensor:
