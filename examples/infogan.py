@@ -19,41 +19,29 @@ noise vector; columns: that code from -range to +range, the other code at 0), an
 """
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 
 import numpy as np
 
 import minigan
 from minigan import functional as F
 from minigan import optim
-from minigan.data import DataLoader, training_set
-from minigan.gan.variants import (InfoGANDiscriminator, InfoGANGenerator, infogan_d_parameters,
-                                  infogan_g_parameters, infogan_step, run_epochs)
+from minigan.gan.variants import (InfoGANDiscriminator, InfoGANGenerator, example_parser,
+                                  infogan_d_parameters, infogan_g_parameters, infogan_step, mnist_loader,
+                                  run_epochs)
 from minigan.images import save_grid
 
 COLUMNS = 10
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-4, help="D's Adam learning rate (betas 0.5, 0.999, as DCGAN)")
+    p = example_parser(__doc__.split("\n\n")[0], "infogan", epochs=5)
     p.add_argument("--g-lr", type=float, default=1e-3, help="G's and Q's Adam learning rate (Chen et al.'s code)")
     p.add_argument("--info-weight", type=float, default=1.0, help="lambda: weight of the mutual-information term")
     p.add_argument("--continuous-weight", type=float, default=0.1,
                    help="weight of the continuous codes' Gaussian NLL inside the information term")
     p.add_argument("--code-range", type=float, default=2.0,
                    help="continuous codes are shown from -range to +range (trained on -1..1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--data-dir", default=None, help="where the MNIST IDX files are")
-    p.add_argument("--out", default=os.path.join("runs", "infogan"))
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--log-every", type=int, default=25, help="steps between progress lines")
     return p.parse_args(argv)
 
 
@@ -89,9 +77,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     minigan.manual_seed(args.seed)
-    dataset = training_set("mnist", args.data_dir, args.limit)
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed,
-                        device=args.device)
+    dataset, loader = mnist_loader(args)
     G, D = InfoGANGenerator().to(args.device), InfoGANDiscriminator().to(args.device)
     g_opt = optim.Adam(infogan_g_parameters(G, D), lr=args.g_lr, betas=(0.5, 0.999))  # G and Q's head
     d_opt = optim.Adam(infogan_d_parameters(D), lr=args.lr, betas=(0.5, 0.999))  # D's body and head
@@ -99,22 +85,12 @@ def main(argv=None) -> None:
     print(f"training an InfoGAN on {len(dataset)} images (labels unused), device {args.device}, "
           f"{len(loader)} steps per epoch")
 
-    grids = []
-
-    def end_of_epoch(epoch, means, seconds):
-        grids.append(os.path.join(args.out, f"categories_epoch_{epoch:03d}.png"))
-        category_grid(G, noise, grids[-1])
-        summary = " ".join(f"{k} {v:.3f}" for k, v in means.items())
-        print(f"epoch {epoch}: {summary} ({seconds:.1f}s); wrote {grids[-1]}", flush=True)
-
     def step(real, labels):
         return infogan_step(G, D, g_opt, d_opt, real, info_weight=args.info_weight,
                             continuous_weight=args.continuous_weight)
 
     shown = ("d_loss", "g_loss", "info_loss", "category_accuracy")
-    run_epochs(loader, step, args.epochs, args.log_every, shown, end_of_epoch)
-    if grids:
-        shutil.copyfile(grids[-1], os.path.join(args.out, "categories.png"))
+    run_epochs(loader, step, args, shown, lambda path: category_grid(G, noise, path), "categories")
     for code in range(G.num_continuous):
         continuous_grid(G, noise, code, args.code_range, os.path.join(args.out, f"continuous_{code + 1}.png"))
     minigan.save({"config": vars(args), "generator": G.state_dict(), "discriminator": D.state_dict()},
