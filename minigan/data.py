@@ -1,6 +1,7 @@
 """Data: IDX files, the MNIST and Fashion-MNIST datasets, and a :class:`DataLoader`.
 
-- :func:`read_idx` reads the IDX format MNIST ships in (gzip or raw), checking every header.
+- :func:`read_idx` (from :mod:`minigan.idx`) reads the IDX format MNIST ships in, gzip or
+  raw, checking every header; :func:`download` (from :mod:`minigan.download`) fetches a file.
 - :class:`MNIST` and :class:`FashionMNIST` find their files (``root``, then ``$MINIGAN_DATA``,
   then ``~/.cache/minigan``, then system folders), or download them with SHA-256 checks. When
   the full MNIST training set can be neither found nor downloaded, ``MNIST(train=True)`` falls
@@ -10,237 +11,24 @@
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
-import http.client
 import operator
 import os
-import secrets
-import socket
-import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import backend
+from .download import DownloadError, TextProgress, download  # noqa: F401  (part of minigan.data's API)
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, DataError, _parse_idx, _read_bytes, read_idx  # noqa: F401
 from .tensor import Tensor
 
 ASSETS = Path(__file__).parent / "_assets"
-GZIP_MAGIC = b"\x1f\x8b"
-IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions (count, rows, cols)
-LABELS_MAGIC = 0x00000801  # uint8, 1 dimension (count)
-# IDX type byte -> element dtype (all multi-byte values are big-endian)
-IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
-              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-
-
-class DataError(ValueError):
-    """A data file that is malformed, truncated, or not the file it should be."""
-
-
-class DownloadError(OSError):
-    """A file could not be downloaded from any mirror; ``offline`` is True when none answered."""
-
-    def __init__(self, message: str, offline: bool = False):
-        super().__init__(message)
-        self.offline = offline
 
 
 class EmbeddedSampleWarning(UserWarning):
     """MNIST fell back to the 10,000-digit sample shipped with minigan."""
-
-
-# -- IDX files --------------------------------------------------------------------------------
-def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
-    """The array stored in the IDX file at ``path`` (gzip-compressed or raw).
-
-    The header is checked: a known magic number (``expected_magic``, e.g. ``0x803`` for uint8
-    images of shape (N, rows, cols), when given) and a data size that matches its dimensions.
-    Any problem raises :class:`DataError` naming the file.
-    """
-    path = Path(path)
-    return _parse_idx(_read_bytes(path), path, expected_magic)
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when they start with the gzip magic."""
-    with open(path, "rb") as file:
-        raw = file.read()
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError as err:
-        raise DataError(f"{path}: truncated gzip file ({len(raw)} bytes; {err})") from err
-    except (OSError, ValueError) as err:  # gzip.BadGzipFile, zlib.error
-        raise DataError(f"{path}: corrupt gzip file ({err})") from err
-
-
-def _parse_idx(raw: bytes, path: Path, expected_magic: int | None) -> np.ndarray:
-    """Check an IDX header against ``expected_magic`` and the data length; return the array."""
-    if len(raw) < 4:
-        raise DataError(f"{path}: not an IDX file: only {len(raw)} bytes, shorter than the magic number")
-    magic = int.from_bytes(raw[:4], "big")
-    if expected_magic is not None and magic != expected_magic:
-        raise DataError(f"{path}: IDX magic number is 0x{magic:08X}, expected 0x{expected_magic:08X} "
-                        f"({_describe_magic(expected_magic)})")
-    dtype, ndim = IDX_DTYPES.get(raw[2]), raw[3]
-    if raw[:2] != b"\0\0" or dtype is None or ndim == 0:
-        raise DataError(f"{path}: not an IDX file: magic number 0x{magic:08X}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"{path}: truncated IDX header: {ndim} dimensions need {header} bytes, "
-                        f"the file has {len(raw)}")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    found = len(raw) - header
-    if found != expected:
-        problem = "truncated" if found < expected else "too long"
-        raise DataError(f"{path}: {problem}: the header says {' x '.join(map(str, dims))} {dtype.name} "
-                        f"= {expected} bytes of data, the file has {found}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
-    return data.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
-
-
-def _describe_magic(magic: int) -> str:
-    dtype = IDX_DTYPES.get((magic >> 8) & 0xFF)
-    return f"{dtype.name if dtype else 'unknown type'}, {magic & 0xFF} dimensions"
-
-
-def _content_sha256(path: Path) -> str:
-    """SHA-256 of the file's content (after gunzipping), whatever compressed it."""
-    return hashlib.sha256(_read_bytes(path)).hexdigest()
-
-
-# -- downloading ------------------------------------------------------------------------------
-def download(stem: str, mirrors, directory, sha256: str, progress: bool = True,
-             timeout: float = 30.0) -> Path:
-    """Download ``stem + ".gz"`` from the first mirror that serves it whole, into ``directory``.
-
-    The file is streamed to a temporary name in ``directory`` and renamed to its final name
-    only once complete and once the SHA-256 of its (gunzipped) content equals ``sha256``, so
-    an interrupted or wrong download never leaves a file behind. ``mirrors`` are base URLs
-    tried in order. Raises :class:`DownloadError` listing what every mirror did.
-    """
-    directory = Path(directory)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise DownloadError(f"cannot create the download folder {directory}: {err}") from err
-    target = directory / f"{stem}.gz"
-    failures, offline = [], True
-    for url in _urls(mirrors, target.name):
-        temp = directory / f".{target.name}.{secrets.token_hex(4)}.part"
-        try:
-            _fetch(url, temp, progress, timeout)
-            _verify(temp, sha256)
-            os.replace(temp, target)
-            return target
-        except (OSError, http.client.HTTPException, DataError) as err:
-            failures.append(f"{url}: {_reason(err)}")
-            offline = offline and _is_connection_failure(err)
-        finally:
-            temp.unlink(missing_ok=True)
-    summary = "no mirror could be reached (offline?)" if offline else "every mirror failed"
-    raise DownloadError(f"could not download {target.name}: {summary}: " + "; ".join(failures),
-                        offline=offline)
-
-
-def _urls(mirrors, filename: str) -> list:
-    mirrors = [mirrors] if isinstance(mirrors, str) else list(mirrors)
-    return [base.rstrip("/") + "/" + filename for base in mirrors]
-
-
-def _fetch(url: str, temp: Path, progress: bool, timeout: float) -> None:
-    """Stream ``url`` into the new file ``temp``, checking the length the server announced."""
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(temp, "xb") as out:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        bar = _progress_bar(total, Path(urllib.parse.urlparse(url).path).name) if progress else None
-        received = 0
-        try:
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                received += len(chunk)
-                if bar is not None:
-                    bar.update(len(chunk))
-        finally:
-            if bar is not None:
-                bar.close()
-        if total is not None and received != total:
-            raise DownloadError(f"connection closed after {received} of {total} bytes")
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _verify(path: Path, sha256: str) -> None:
-    actual = _content_sha256(path)
-    if actual != sha256:
-        raise DataError(f"SHA-256 of the content is {actual}, expected {sha256}")
-
-
-def _reason(err: Exception) -> str:
-    if isinstance(err, urllib.error.HTTPError):
-        return f"HTTP {err.code} {err.reason}"
-    if isinstance(err, urllib.error.URLError):
-        return f"no connection ({err.reason})"
-    if isinstance(err, http.client.IncompleteRead):
-        return f"connection closed after {len(err.partial)} bytes ({err.expected} more expected)"
-    return str(err) or type(err).__name__
-
-
-def _is_connection_failure(err: Exception) -> bool:
-    """True when no server answered at all (as opposed to a server that answered badly)."""
-    if isinstance(err, urllib.error.HTTPError):
-        return False
-    return isinstance(err, (urllib.error.URLError, socket.timeout, ConnectionError))
-
-
-def _progress_bar(total, label: str):
-    """A tqdm bar when tqdm is installed, else a plain text bar on stderr."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return TextProgress(total, label)
-    return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr)
-
-
-class TextProgress:
-    """A one-line progress bar on ``stream`` (stderr), redrawn at each new percent."""
-
-    WIDTH = 30
-
-    def __init__(self, total, label: str, stream=None):
-        self.total, self.label, self.done = total, label, 0
-        self.stream = stream if stream is not None else sys.stderr
-        self._shown = None
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.total:
-            percent = min(100, 100 * self.done // self.total)
-            step, text = percent, self._bar(percent)
-        else:
-            step = self.done >> 20  # redraw each MiB when the size is unknown
-            text = f"{self.label} {self.done / 1e6:.1f} MB"
-        if step != self._shown:
-            self._shown = step
-            self.stream.write("\r" + text)
-            self.stream.flush()
-
-    def _bar(self, percent: int) -> str:
-        filled = self.WIDTH * percent // 100
-        return (f"{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {percent:3d}% "
-                f"{self.done / 1e6:.1f}/{self.total / 1e6:.1f} MB")
-
-    def close(self) -> None:
-        if self._shown is not None:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 # -- datasets ---------------------------------------------------------------------------------
