@@ -8,7 +8,8 @@
 At the end of every epoch, --out (default runs/mnist_gan) receives:
     samples_epoch_NNN.png  a grid from a fixed batch of z, so epochs can be compared
     losses.png             D and G losses, mean D(x) and D(G(z)) per step (needs matplotlib)
-    metrics.jsonl          one line of epoch averages
+    metrics.jsonl          one line of epoch averages (with --eval-every: sample-quality figures)
+    quality.png            with --eval-every: Frechet distance, modes covered and KL per evaluated epoch
     steps.jsonl            one line per step (what losses.png plots)
     checkpoint.npz         G, D, both optimizers, epoch, step and RNG states (minigan.save)
 """
@@ -143,6 +144,35 @@ def plot_losses(history: list, path: str) -> bool:
     return True
 
 
+def plot_quality(metrics_path: str, path: str) -> bool:
+    """Frechet distance, modes covered and KL to uniform at each evaluated epoch (from
+    metrics.jsonl, so a resumed run plots its whole history); False without matplotlib or
+    before the first evaluation."""
+    with open(metrics_path) as f:
+        rows = [row for row in map(json.loads, f) if "frechet_distance" in row]
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    if not rows:
+        return False
+    epochs = [row["epoch"] for row in rows]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    for axis, key, label in zip(axes, ("frechet_distance", "modes_covered", "kl_to_uniform"),
+                                ("Frechet distance (LeNet features)", "modes covered (of 10)", "KL(classes || uniform)")):
+        axis.plot(epochs, [row[key] for row in rows], marker="o")
+        axis.set_xlabel("epoch")
+        axis.set_title(label, fontsize=10)
+    axes[1].set_ylim(0, 10.5)
+    fig.tight_layout()
+    fig.savefig(path + ".tmp.png", dpi=100)
+    plt.close(fig)
+    os.replace(path + ".tmp.png", path)
+    return True
+
+
 def save_samples(trainer, fixed_z, path: str) -> None:
     """A grid of G(fixed_z) with G in eval mode (batch norm on its running statistics)."""
     trainer.G.eval()
@@ -241,6 +271,8 @@ def main(argv=None) -> None:
             f.write(json.dumps(summary) + "\n")
         if not plot_losses(history, os.path.join(args.out, "losses.png")) and epoch == start_epoch:
             print("matplotlib is not installed: skipping losses.png (pip install matplotlib)")
+        if evaluator is not None:
+            plot_quality(os.path.join(args.out, "metrics.jsonl"), os.path.join(args.out, "quality.png"))
         minigan.save({"config": config, "trainer": trainer.state_dict(), "loader": loader.state_dict(),
                       "rng": minigan.backend.rng_state(), "fixed_z": fixed_z, "epoch": epoch}, checkpoint_path)
         quality = (f", FD {summary['frechet_distance']:.1f}, {summary['modes_covered']} modes"

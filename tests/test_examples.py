@@ -106,6 +106,20 @@ def test_eval_every_scores_samples_into_metrics(mnist_gan, tmp_path):
     line = json.loads((out / "metrics.jsonl").read_text())
     assert np.isfinite(line["frechet_distance"]) and 0 <= line["modes_covered"] <= 10
     assert len(line["class_histogram"]) == 10
+    pytest.importorskip("matplotlib", reason="quality.png needs matplotlib")
+    assert (out / "quality.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_quality_plot_waits_for_the_first_evaluation(mnist_gan, tmp_path):
+    pytest.importorskip("matplotlib", reason="quality.png needs matplotlib")
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text(json.dumps({"epoch": 1, "d_loss": 1.0}) + "\n")
+    assert not mnist_gan.plot_quality(str(metrics), str(tmp_path / "quality.png"))
+    with metrics.open("a") as f:
+        for epoch, fd in ((2, 80.0), (4, 50.0)):
+            f.write(json.dumps({"epoch": epoch, "frechet_distance": fd, "modes_covered": 10, "kl_to_uniform": 0.1}) + "\n")
+    assert mnist_gan.plot_quality(str(metrics), str(tmp_path / "quality.png"))
+    assert (tmp_path / "quality.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.parametrize("remedy", ["minibatch-stddev", "minibatch-discrimination"])
