@@ -115,6 +115,11 @@ def is_array(value) -> bool:
         return False
 
 
+def is_cupy(array) -> bool:
+    """True for a CuPy array (on a GPU); False for NumPy and sim arrays."""
+    return _cupy is not None and isinstance(array, _cupy.ndarray)
+
+
 def array_module(array):
     """numpy, cupy or the sim stand-in: the module whose functions work on ``array``."""
     if isinstance(array, np.ndarray):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from . import backend
+from . import backend, cuda_kernels
 from .autograd import enable_grad, no_grad
 from .tensor import Tensor
 
@@ -233,6 +233,9 @@ class Adam(Optimizer):
             grad = grad + wd * p.data
         state["step"] += 1
         m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        if cuda_kernels.uses_kernels(p.data):  # on a GPU: the lines below as one kernel
+            cuda_kernels.adam(p.data, grad, m, v, beta1, beta2, lr / (1 - beta1 ** t), math.sqrt(1 - beta2 ** t), eps)
+            return
         m += (1 - beta1) * (grad - m)  # = beta1 m + (1 - beta1) g, as torch's lerp computes it
         v *= beta2
         v += (1 - beta2) * grad * grad

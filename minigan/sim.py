@@ -205,3 +205,6 @@ def __getattr__(name):
     if isinstance(attr, type) or not callable(attr) and not hasattr(attr, "__dict__"):
         return attr
     return _Proxy(attr)
+
+
+from .sim_kernel import ElementwiseKernel  # noqa: E402  (CuPy's user kernels, compiled for the CPU)

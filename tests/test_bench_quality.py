@@ -10,7 +10,7 @@ def test_quality_script_prints_a_row_per_loss_and_the_cgan_accuracy(monkeypatch,
     monkeypatch.setenv("MINIGAN_DATA", str(tmp_path / "no-data"))  # offline: the embedded sample
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setattr(sys, "argv", ["quality.py", "--epochs", "1", "--seeds", "1", "--limit", "128",
-                                      "--losses", "non-saturating", "hinge", "--cgan"])
+                                      "--losses", "non-saturating", "hinge", "--cgan", "--cgan-epochs", "1"])
     import minigan.data
     monkeypatch.setattr(minigan.data.MNIST, "mirrors", ("http://127.0.0.1:9/",))
     runpy.run_path(str(QUALITY), run_name="__main__")

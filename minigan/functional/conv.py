@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numbers
 
-from .. import backend
+from .. import backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .shape import reshape
@@ -53,6 +53,9 @@ def _batch_last(x, padding):
 def im2col(x, kernel, stride, padding, dilation):
     """(N, C, H, W) -> cols (C*kh*kw, Ho*Wo*N): column (y, x, n) is output pixel (y, x)'s
     receptive field in image n, so a convolution is one matrix product W[O, C*kh*kw] @ cols."""
+    if cuda_kernels.uses_kernels(x):  # on a GPU, one kernel does all of this
+        out = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
+        return cuda_kernels.im2col(x, kernel, stride, padding, dilation, out)
     ### BEGIN SOLUTION im2col
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     padded = _batch_last(x, padding)
@@ -69,6 +72,9 @@ def im2col(x, kernel, stride, padding, dilation):
 def col2im(cols, batch, size, kernel, stride, padding, dilation):
     """cols (C*kh*kw, Hi*Wi*N) -> (N, C, H, W), adding each column back where im2col took it
     (the adjoint of im2col). Loops over the kh*kw kernel offsets, each adding one strided slab."""
+    if cuda_kernels.uses_kernels(cols):  # on a GPU, one kernel that gathers instead of adding
+        inner = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in zip(size, kernel, stride, padding, dilation)]
+        return cuda_kernels.col2im(cols, batch, size, kernel, stride, padding, dilation, inner)
     ### BEGIN SOLUTION col2im
     xp = backend.array_module(cols)
     (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = size, kernel, stride, padding, dilation

@@ -42,26 +42,32 @@ class BatchNorm(Function):
     def forward(self, x, weight, bias):
         ### BEGIN SOLUTION batch_norm
         xp = backend.array_module(x)
+        n = x.size // x.shape[1]
         self.mean = x.mean(axis=self.axes, keepdims=True)
-        centered = x - self.mean
-        self.var = (centered * centered).mean(axis=self.axes, keepdims=True)
+        xhat = x - self.mean  # centred for now; normalised in place below
+        self.var = _per_channel(_channel_dot(xhat, xhat), x.ndim) / n  # mean((x - mean)^2)
         self.inv_std = 1 / xp.sqrt(self.var + self.eps)
-        scale = _per_channel(weight, x.ndim) * self.inv_std  # w / sqrt(var + eps), per channel
-        return centered * scale + _per_channel(bias, x.ndim)
+        xhat *= self.inv_std
+        self.xhat = xhat  # kept for backward: it saves two passes there
+        y = xhat * _per_channel(weight, x.ndim)
+        y += _per_channel(bias, x.ndim)
+        return y
         ### END SOLUTION
 
     def backward(self, gy):
         if autograd.is_grad_enabled():  # create_graph: differentiate the definition, so that
             return self._differentiable_backward(gy)  # second derivatives are exact too
         ### BEGIN SOLUTION batch_norm
-        x, weight = self.saved_input(0).data, self.saved_input(1).data
-        n = x.size // x.shape[1]
-        xhat = (x - self.mean) * self.inv_std
-        g_bias = gy.data.sum(axis=self.axes)
-        g_weight = (gy.data * xhat).sum(axis=self.axes)
-        # dx = w / (n sqrt(var + eps)) * (n dy - sum(dy) - xhat * sum(dy * xhat))
-        scale = _per_channel(weight, x.ndim) * self.inv_std
-        gx = scale * gy.data - (scale / n) * (_per_channel(g_bias, x.ndim) + xhat * _per_channel(g_weight, x.ndim))
+        weight, xhat, gy = self.saved_input(1).data, self.xhat, gy.data
+        n = xhat.size // xhat.shape[1]
+        g_bias = gy.sum(axis=self.axes)
+        g_weight = _channel_dot(gy, xhat)  # sum(dy * xhat) per channel
+        # dx = w / sqrt(var + eps) * (dy - (sum(dy) + xhat * sum(dy * xhat)) / n), computed in
+        # one buffer with in-place passes (each `a * b` would allocate a whole new array)
+        gx = xhat * _per_channel(g_weight / n, xhat.ndim)
+        gx += _per_channel(g_bias / n, xhat.ndim)
+        backend.array_module(gx).subtract(gy, gx, out=gx)
+        gx *= _per_channel(weight, xhat.ndim) * self.inv_std
         return Tensor(gx), Tensor(g_weight), Tensor(g_bias)
         ### END SOLUTION
 
@@ -71,6 +77,11 @@ class BatchNorm(Function):
         wanted = [t for t, needed in zip((x, weight, bias), self.needs_input_grad) if needed]
         grads = iter(autograd.grad(y, wanted, gy, create_graph=True))
         return tuple(next(grads) if needed else None for needed in self.needs_input_grad)
+
+
+def _channel_dot(a, b):
+    """sum(a * b) over every axis but C (axis 1), per channel, without an a * b temporary."""
+    return backend.array_module(a).einsum("nchw,nchw->c" if a.ndim == 4 else "nc,nc->c", a, b)
 
 
 def _per_channel(array, ndim: int):

@@ -1,0 +1,106 @@
+"""The CUDA kernels: im2col, col2im and the Adam update as CuPy ElementwiseKernels.
+
+On a GPU each CuPy call is a kernel launch that costs tens of microseconds of CPU time, and
+the array forms of these steps need several: im2col pads, views and copies; col2im adds one
+strided slab per kernel offset (16 launches for a 4x4 kernel); Adam makes about ten passes.
+Each function here is one kernel, as Chainer did it: one GPU thread per output element.
+
+col2im is written as a *gather*: each image pixel sums the columns that read it, so no two
+threads write the same place (no atomics, and the same sums in the same order every run).
+
+Layouts are those of minigan/functional/conv.py: images batch last, (C, H, W, N) in memory;
+columns (C*kh*kw, Ho*Wo*N). These run on cuda arrays; the tests run the same kernel bodies
+on the CPU through ``minigan.sim.ElementwiseKernel`` (a compiled stand-in).
+"""
+from __future__ import annotations
+
+from . import backend
+
+_SIZES = ("int32 H, int32 W, int32 B, int32 Ho, int32 Wo, int32 kh, int32 kw, int32 sh, int32 sw, "
+          "int32 ph, int32 pw, int32 dh, int32 dw")
+
+KERNELS = {
+    "minigan_im2col": (
+        "raw T img, " + _SIZES, "T col",
+        # col[(c, ky, kx), (oy, ox, b)] = img[c, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw, b], 0 in the padding
+        """
+        const ptrdiff_t b = i % B, ox = i / B % Wo, oy = i / ((ptrdiff_t)B * Wo) % Ho;
+        const ptrdiff_t row = i / ((ptrdiff_t)B * Wo * Ho);
+        const ptrdiff_t kx = row % kw, ky = row / kw % kh, c = row / ((ptrdiff_t)kw * kh);
+        const ptrdiff_t y = oy * sh - ph + ky * dh, x = ox * sw - pw + kx * dw;
+        col = (0 <= y && y < H && 0 <= x && x < W) ? img[((c * H + y) * W + x) * B + b] : (T)0;
+        """),
+    "minigan_col2im": (
+        "raw T col, " + _SIZES, "T img",
+        # img[c, y, x, b] = sum of col[(c, ky, kx), (oy, ox, b)] over the windows with oy*sh - ph + ky*dh == y
+        # (and likewise in x): each thread gathers the columns that read its pixel
+        """
+        const ptrdiff_t b = i % B, x = i / B % W, y = i / ((ptrdiff_t)B * W) % H;
+        const ptrdiff_t c = i / ((ptrdiff_t)B * W * H);
+        T sum = 0;
+        for (ptrdiff_t ky = 0; ky < kh; ++ky) {
+            const ptrdiff_t ty = y + ph - ky * dh;  /* = oy * sh for the window row oy, if any */
+            if (ty < 0 || ty % sh != 0 || ty / sh >= Ho) continue;
+            for (ptrdiff_t kx = 0; kx < kw; ++kx) {
+                const ptrdiff_t tx = x + pw - kx * dw;
+                if (tx < 0 || tx % sw != 0 || tx / sw >= Wo) continue;
+                sum += col[((((c * kh + ky) * kw + kx) * Ho + ty / sh) * Wo + tx / sw) * B + b];
+            }
+        }
+        img = sum;
+        """),
+    "minigan_adam": (
+        "T grad, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T bias2_sqrt, T eps",
+        "T param, T m, T v",
+        # m += (1 - b1)(g - m);  v = b2 v + (1 - b2) g^2;  p -= lr_t m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        """
+        m += one_minus_beta1 * (grad - m);
+        v = beta2 * v + one_minus_beta2 * grad * grad;
+        param -= step_size * (m / (sqrt(v) / bias2_sqrt + eps));
+        """),
+}
+_compiled = {}  # (array module, kernel name) -> ElementwiseKernel
+
+
+def uses_kernels(array) -> bool:
+    """True for CuPy arrays: there these kernels replace the array forms."""
+    return backend.is_cupy(array)
+
+
+def _kernel(xp, name: str):
+    key = (xp.__name__, name)
+    if key not in _compiled:  # compiled on first use (NVRTC on a GPU, the C++ compiler on sim)
+        in_params, out_params, body = KERNELS[name]
+        _compiled[key] = xp.ElementwiseKernel(in_params, out_params, body, name)
+    return _compiled[key]
+
+
+def _sizes(size, out, kernel, stride, padding, dilation, batch) -> tuple:
+    (h, w), (ho, wo) = size, out
+    return (h, w, batch, ho, wo, *kernel, *stride, *padding, *dilation)
+
+
+def im2col(x, kernel, stride, padding, dilation, out_size):
+    """x (N, C, H, W) -> cols (C*kh*kw, Ho*Wo*N), as conv.im2col computes it, in one kernel."""
+    xp = backend.array_module(x)
+    n, c, h, w = x.shape
+    img = xp.ascontiguousarray(x.transpose(1, 2, 3, 0))  # no copy for a conv output (batch last)
+    cols = xp.empty((c * kernel[0] * kernel[1], out_size[0] * out_size[1] * n), dtype=x.dtype)
+    return _kernel(xp, "minigan_im2col")(img, *_sizes((h, w), out_size, kernel, stride, padding, dilation, n), cols)
+
+
+def col2im(cols, batch, size, kernel, stride, padding, dilation, in_size):
+    """cols (C*kh*kw, Hi*Wi*N) -> (N, C, H, W), as conv.col2im computes it, in one kernel."""
+    xp = backend.array_module(cols)
+    c = cols.shape[0] // (kernel[0] * kernel[1])
+    img = xp.empty((c, size[0], size[1], batch), dtype=cols.dtype)
+    _kernel(xp, "minigan_col2im")(xp.ascontiguousarray(cols),
+                                  *_sizes(size, in_size, kernel, stride, padding, dilation, batch), img)
+    return img.transpose(3, 0, 1, 2)  # (N, C, H, W) view
+
+
+def adam(param, grad, m, v, beta1: float, beta2: float, step_size: float, bias2_sqrt: float, eps: float) -> None:
+    """One Adam update of param, m and v in place (as optim.Adam computes it), in one kernel."""
+    xp, t = backend.array_module(param), param.dtype.type
+    _kernel(xp, "minigan_adam")(grad, t(1 - beta1), t(beta2), t(1 - beta2), t(step_size), t(bias2_sqrt), t(eps),
+                                param, m, v)
