@@ -1,8 +1,10 @@
-"""The CUDA kernels: im2col, col2im and the Adam update as CuPy ElementwiseKernels.
+"""The CUDA kernels: im2col, col2im, batch norm's elementwise parts and the Adam update as
+CuPy ElementwiseKernels.
 
 On a GPU each CuPy call is a kernel launch that costs tens of microseconds of CPU time, and
 the array forms of these steps need several: im2col pads, views and copies; col2im adds one
-strided slab per kernel offset (16 launches for a 4x4 kernel); Adam makes about ten passes.
+strided slab per kernel offset (16 launches for a 4x4 kernel); batch norm's normalise-scale-
+shift and its dx formula are three and four passes; Adam makes about ten.
 Each function here is one kernel, as Chainer did it: one GPU thread per output element.
 
 col2im is written as a *gather*: each image pixel sums the columns that read it, so no two
@@ -48,6 +50,21 @@ KERNELS = {
             }
         }
         img = sum;
+        """),
+    "minigan_batch_norm_forward": (
+        "T centered, raw T inv_std, raw T weight, raw T bias, int32 C, int32 inner", "T xhat, T y",
+        # xhat = (x - mean) / sqrt(var + eps);  y = w xhat + b  (channel c of logical element i)
+        """
+        const ptrdiff_t c = i / inner % C;
+        xhat = centered * inv_std[c];
+        y = xhat * weight[c] + bias[c];
+        """),
+    "minigan_batch_norm_backward": (
+        "T gy, T xhat, raw T g_weight, raw T g_bias, raw T scale, T inv_n, int32 C, int32 inner", "T gx",
+        # dx = w / sqrt(var + eps) * (dy - (sum(dy) + xhat * sum(dy * xhat)) / n)
+        """
+        const ptrdiff_t c = i / inner % C;
+        gx = scale[c] * (gy - (g_bias[c] + xhat * g_weight[c]) * inv_n);
         """),
     "minigan_adam": (
         "T grad, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T bias2_sqrt, T eps",
@@ -97,6 +114,30 @@ def col2im(cols, batch, size, kernel, stride, padding, dilation, in_size):
     _kernel(xp, "minigan_col2im")(xp.ascontiguousarray(cols),
                                   *_sizes(size, in_size, kernel, stride, padding, dilation, batch), img)
     return img.transpose(3, 0, 1, 2)  # (N, C, H, W) view
+
+
+def _channels(x) -> tuple:
+    """(C, values per channel per sample) of an (N, C) or (N, C, H, W) array."""
+    return x.shape[1], x.size // (x.shape[0] * x.shape[1])
+
+
+def batch_norm_forward(centered, inv_std, weight, bias) -> tuple:
+    """(xhat, y) from x - mean: the normalise, scale and shift of norm.BatchNorm, in one kernel."""
+    xp = backend.array_module(centered)
+    xhat, y = xp.empty_like(centered), xp.empty_like(centered)
+    _kernel(xp, "minigan_batch_norm_forward")(centered, inv_std.reshape(-1), weight, bias, *_channels(centered),
+                                              xhat, y)
+    return xhat, y
+
+
+def batch_norm_backward(gy, xhat, g_weight, g_bias, scale):
+    """dx of norm.BatchNorm from the per-channel sums and scale = w / sqrt(var + eps), in one kernel."""
+    xp = backend.array_module(gy)
+    gx = xp.empty_like(xhat)
+    n = xhat.size // xhat.shape[1]
+    _kernel(xp, "minigan_batch_norm_backward")(gy, xhat, g_weight, g_bias, scale.reshape(-1), xhat.dtype.type(1 / n),
+                                               *_channels(xhat), gx)
+    return gx
 
 
 def adam(param, grad, m, v, beta1: float, beta2: float, step_size: float, bias2_sqrt: float, eps: float) -> None:

@@ -18,6 +18,7 @@ from minigan import cuda_kernels, optim, sim, sim_kernel
 from minigan.functional import conv
 
 import test_conv
+import test_norm
 from helpers import ConvCase, conv2d_cases, device_settings, pair
 
 pytestmark = pytest.mark.skipif(sim_kernel.compiler() is None,
@@ -91,6 +92,33 @@ def test_convolutions_on_the_kernels_pass_the_conv_tests(kernels_on_sim, test):
     test(device="sim")
 
 
+@pytest.mark.parametrize("test", [test_norm.test_batch_norm_training_gradcheck,
+                                  test_norm.test_batch_norm_training_normalises_each_channel,
+                                  test_norm.test_batch_norm_training_gradgradcheck],
+                         ids=lambda f: f.__name__[5:])
+def test_batch_norm_on_the_kernels_passes_the_batch_norm_tests(kernels_on_sim, test):
+    test(device="sim")
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 3, 2, 5)])
+def test_batch_norm_kernels_equal_the_array_forms(kernels_on_sim, shape):
+    """Forward and backward of F.batch_norm in training, on a batch-last view as conv outputs are."""
+    rng = np.random.default_rng(1)
+    values = rng.standard_normal(shape[1:] + shape[:1]).astype(np.float32)
+    x_values = np.moveaxis(values, -1, 0)  # (N, C, ...) view of a batch-last array
+    w, b, gy = rng.standard_normal(shape[1]), rng.standard_normal(shape[1]), rng.standard_normal(shape)
+    results = []
+    for device in ("cpu", "sim"):
+        x = minigan.tensor(x_values, device=device, requires_grad=True)
+        weight = minigan.tensor(w.astype(np.float32), device=device, requires_grad=True)
+        bias = minigan.tensor(b.astype(np.float32), device=device, requires_grad=True)
+        y = minigan.functional.batch_norm(x, None, None, weight, bias, training=True)
+        y.backward(minigan.tensor(gy.astype(np.float32), device=device))
+        results.append([t.numpy() for t in (y, x.grad, weight.grad, bias.grad)])
+    for cpu, kernel in zip(*results):
+        np.testing.assert_allclose(kernel, cpu, rtol=1e-5, atol=1e-5)
+
+
 def test_adam_kernel_equals_the_array_update(kernels_on_sim):
     """Five steps of optim.Adam: sim parameters (the kernel) against CPU ones (the NumPy lines)."""
     rng = np.random.default_rng(0)
@@ -136,13 +164,17 @@ def test_stand_in_writes_back_into_non_contiguous_outputs():
     np.testing.assert_array_equal(base.get(), 2 * np.arange(12.0).reshape(4, 3).T)
 
 
+ARRAY_INPUTS = {"minigan_adam": {"grad"}, "minigan_batch_norm_forward": {"centered"},
+                "minigan_batch_norm_backward": {"gy", "xhat"}}  # the other non-raw inputs are scalars
+
+
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="compile-checking the kernels as CUDA needs nvcc")
 def test_kernels_compile_as_cuda(tmp_path):
     """Each kernel body, in float32 and float64, compiles as device code (nvcc -c: no GPU needed)."""
     files = []
     for name, (in_params, out_params, body) in cuda_kernels.KERNELS.items():
         kernel = sim.ElementwiseKernel(in_params, out_params, body, name)
-        kinds = tuple("raw" if raw else "array" if out or param == "grad" else "scalar"
+        kinds = tuple("raw" if raw else "array" if out or param in ARRAY_INPUTS.get(name, ()) else "scalar"
                       for raw, _, param, out in kernel.params)
         for dtype in ("float32", "float64"):
             source = kernel.source({"T": dtype, **{t: t for t in sim_kernel.C_TYPES}}, kinds, cuda=True)

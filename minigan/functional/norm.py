@@ -1,7 +1,7 @@
 """Batch normalisation and dropout."""
 from __future__ import annotations
 
-from .. import autograd, backend
+from .. import autograd, backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .reduce import mean
@@ -47,6 +47,9 @@ class BatchNorm(Function):
         xhat = x - self.mean  # centred for now; normalised in place below
         self.var = _per_channel(_channel_dot(xhat, xhat), x.ndim) / n  # mean((x - mean)^2)
         self.inv_std = 1 / xp.sqrt(self.var + self.eps)
+        if cuda_kernels.uses_kernels(x):  # on a GPU: the four lines below as one kernel
+            self.xhat, y = cuda_kernels.batch_norm_forward(xhat, self.inv_std, weight, bias)
+            return y
         xhat *= self.inv_std
         self.xhat = xhat  # kept for backward: it saves two passes there
         y = xhat * _per_channel(weight, x.ndim)
@@ -64,6 +67,9 @@ class BatchNorm(Function):
         g_weight = _channel_dot(gy, xhat)  # sum(dy * xhat) per channel
         # dx = w / sqrt(var + eps) * (dy - (sum(dy) + xhat * sum(dy * xhat)) / n), computed in
         # one buffer with in-place passes (each `a * b` would allocate a whole new array)
+        if cuda_kernels.uses_kernels(gy):  # on a GPU: as one kernel
+            gx = cuda_kernels.batch_norm_backward(gy, xhat, g_weight, g_bias, weight * self.inv_std.reshape(-1))
+            return Tensor(gx), Tensor(g_weight), Tensor(g_bias)
         gx = xhat * _per_channel(g_weight / n, xhat.ndim)
         gx += _per_channel(g_bias / n, xhat.ndim)
         backend.array_module(gx).subtract(gy, gx, out=gx)
