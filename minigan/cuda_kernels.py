@@ -52,19 +52,17 @@ KERNELS = {
         img = sum;
         """),
     "minigan_batch_norm_forward": (
-        "T centered, raw T inv_std, raw T weight, raw T bias, int32 C, int32 inner", "T xhat, T y",
-        # xhat = (x - mean) / sqrt(var + eps);  y = w xhat + b  (channel c of logical element i)
+        "T centered, T inv_std, T weight, T bias", "T xhat, T y",  # per-channel values broadcast
+        # xhat = (x - mean) / sqrt(var + eps);  y = w xhat + b
         """
-        const ptrdiff_t c = i / inner % C;
-        xhat = centered * inv_std[c];
-        y = xhat * weight[c] + bias[c];
+        xhat = centered * inv_std;
+        y = xhat * weight + bias;
         """),
     "minigan_batch_norm_backward": (
-        "T gy, T xhat, raw T g_weight, raw T g_bias, raw T scale, T inv_n, int32 C, int32 inner", "T gx",
+        "T gy, T xhat, T g_weight, T g_bias, T scale, T inv_n", "T gx",
         # dx = w / sqrt(var + eps) * (dy - (sum(dy) + xhat * sum(dy * xhat)) / n)
         """
-        const ptrdiff_t c = i / inner % C;
-        gx = scale[c] * (gy - (g_bias[c] + xhat * g_weight[c]) * inv_n);
+        gx = scale * (gy - (g_bias + xhat * g_weight) * inv_n);
         """),
     "minigan_adam": (
         "T grad, T one_minus_beta1, T beta2, T one_minus_beta2, T step_size, T bias2_sqrt, T eps",
@@ -116,27 +114,27 @@ def col2im(cols, batch, size, kernel, stride, padding, dilation, in_size):
     return img.transpose(3, 0, 1, 2)  # (N, C, H, W) view
 
 
-def _channels(x) -> tuple:
-    """(C, values per channel per sample) of an (N, C) or (N, C, H, W) array."""
-    return x.shape[1], x.size // (x.shape[0] * x.shape[1])
+def _per_channel(values, ndim: int):
+    """A (C,) array (or one with C values) shaped to broadcast against (N, C) or (N, C, H, W)."""
+    return values.reshape((1, -1) + (1,) * (ndim - 2))
 
 
 def batch_norm_forward(centered, inv_std, weight, bias) -> tuple:
     """(xhat, y) from x - mean: the normalise, scale and shift of norm.BatchNorm, in one kernel."""
-    xp = backend.array_module(centered)
+    xp, ndim = backend.array_module(centered), centered.ndim
     xhat, y = xp.empty_like(centered), xp.empty_like(centered)
-    _kernel(xp, "minigan_batch_norm_forward")(centered, inv_std.reshape(-1), weight, bias, *_channels(centered),
-                                              xhat, y)
+    _kernel(xp, "minigan_batch_norm_forward")(centered, _per_channel(inv_std, ndim), _per_channel(weight, ndim),
+                                              _per_channel(bias, ndim), xhat, y)
     return xhat, y
 
 
 def batch_norm_backward(gy, xhat, g_weight, g_bias, scale):
     """dx of norm.BatchNorm from the per-channel sums and scale = w / sqrt(var + eps), in one kernel."""
-    xp = backend.array_module(gy)
+    xp, ndim = backend.array_module(gy), gy.ndim
     gx = xp.empty_like(xhat)
-    n = xhat.size // xhat.shape[1]
-    _kernel(xp, "minigan_batch_norm_backward")(gy, xhat, g_weight, g_bias, scale.reshape(-1), xhat.dtype.type(1 / n),
-                                               *_channels(xhat), gx)
+    inv_n = xhat.dtype.type(xhat.shape[1] / xhat.size)
+    _kernel(xp, "minigan_batch_norm_backward")(gy, xhat, *(_per_channel(a, ndim) for a in (g_weight, g_bias, scale)),
+                                               inv_n, gx)
     return gx
 
 

@@ -11,8 +11,8 @@ for the rest:
 
 - parameters are ``"TYPE name"`` or ``"raw TYPE name"``; TYPE is a NumPy dtype name (float32,
   float64, int32, int64) or a one-letter placeholder bound by the first array passed for it;
-- every output array is passed by the caller (no allocation, no broadcasting): non-raw
-  arrays must all have the output's shape; ``raw`` arrays are indexed with flat C-order indices;
+- every output array is passed by the caller (no allocation); non-raw inputs broadcast to
+  the outputs' shape; ``raw`` arrays are indexed with flat C-order indices;
 - in the body, ``i`` is the element index, a non-raw input is that element's value, a non-raw
   output a reference to it, and a raw array a pointer; ``_ind.size()`` is the element count.
 """
@@ -83,12 +83,18 @@ class ElementwiseKernel:
                 kinds.append("scalar")
                 values.append(C_TYPES[dtype.name][1](arg))
                 continue
-            if not raw and arg._a.shape != shape:
-                raise NotImplementedError(f"{self.name}: {name} has shape {arg._a.shape}, the output {shape}; "
-                                          "the stand-in does not broadcast")
             if arg._a.dtype != dtype:
                 raise TypeError(f"{self.name}: {name} is {arg._a.dtype}, expected {dtype}")
-            buffer = np.ascontiguousarray(arg._a)  # raw arrays are indexed in C order
+            array = arg._a
+            if not raw and array.shape != shape:
+                if out:
+                    raise ValueError(f"{self.name}: output {name} has shape {array.shape}, the first output {shape}")
+                try:  # inputs broadcast against the outputs, as in CuPy
+                    array = np.broadcast_to(array, shape)
+                except ValueError:
+                    raise ValueError(f"{self.name}: {name} of shape {array.shape} does not broadcast "
+                                     f"to the output shape {shape}") from None
+            buffer = np.ascontiguousarray(array)  # element i is the i-th in C order
             if out and buffer is not arg._a:
                 copies.append((arg._a, buffer))  # written back after the loop
             kinds.append("raw" if raw else "array")

@@ -143,8 +143,10 @@ def test_stand_in_refuses_what_it_cannot_check():
     axpy = sim.ElementwiseKernel("T x, T y, float32 a", "T z", "z = a * x + y", "axpy")
     x, z = sim.ones((2, 3), dtype="float32"), sim.empty((2, 3), dtype="float32")
     np.testing.assert_array_equal(axpy(x, x, 2.0, z).get(), np.full((2, 3), 3.0))
-    with pytest.raises(NotImplementedError, match="does not broadcast"):
-        axpy(sim.ones((3,), dtype="float32"), x, 2.0, z)
+    row = sim.asarray(np.array([1.0, 2.0, 3.0], dtype=np.float32))
+    np.testing.assert_array_equal(axpy(row, x, 2.0, z).get(), [[3.0, 5.0, 7.0]] * 2)  # inputs broadcast
+    with pytest.raises(ValueError, match="x of shape \\(2,\\) does not broadcast to the output shape \\(2, 3\\)"):
+        axpy(sim.ones((2,), dtype="float32"), x, 2.0, z)
     with pytest.raises(TypeError, match="y is float64, expected float32"):
         axpy(x, sim.ones((2, 3)), 2.0, z)
     with pytest.raises(NotImplementedError, match="all 4 arguments"):
@@ -164,8 +166,9 @@ def test_stand_in_writes_back_into_non_contiguous_outputs():
     np.testing.assert_array_equal(base.get(), 2 * np.arange(12.0).reshape(4, 3).T)
 
 
-ARRAY_INPUTS = {"minigan_adam": {"grad"}, "minigan_batch_norm_forward": {"centered"},
-                "minigan_batch_norm_backward": {"gy", "xhat"}}  # the other non-raw inputs are scalars
+ARRAY_INPUTS = {"minigan_adam": {"grad"},
+                "minigan_batch_norm_forward": {"centered", "inv_std", "weight", "bias"},
+                "minigan_batch_norm_backward": {"gy", "xhat", "g_weight", "g_bias", "scale"}}  # the other non-raw inputs are scalars
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="compile-checking the kernels as CUDA needs nvcc")
