@@ -15,6 +15,8 @@ strictly as CuPy itself (stricter, in places) so that the op tests can run on it
 Use it as a module, like ``cupy``: ``sim.zeros((2, 3))``, ``sim.exp(a)``,
 ``sim.lib.stride_tricks.as_strided(...)``. Every NumPy function is offered, wrapped so that it
 takes and returns sim arrays.
+``sim.ElementwiseKernel`` compiles a CuPy kernel's CUDA C++ body for the CPU
+(minigan/sim_kernel.py), so minigan's GPU kernels are tested here too.
 """
 from __future__ import annotations
 
