@@ -88,6 +88,7 @@ def test_sample_script_writes_images_in_range(mnist_gan, tmp_path):
     assert (tmp_path / "s.png").read_bytes().startswith(b"\x89PNG")
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the NaN is planted
 def test_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(mnist_gan, tmp_path, monkeypatch):
     out = tmp_path / "run"
     mnist_gan.main(TINY + ["--epochs", "1", "--out", str(out)])
