@@ -114,27 +114,22 @@ def col2im(cols, batch, size, kernel, stride, padding, dilation, in_size):
     return img.transpose(3, 0, 1, 2)  # (N, C, H, W) view
 
 
-def _per_channel(values, ndim: int):
-    """A (C,) array (or one with C values) shaped to broadcast against (N, C) or (N, C, H, W)."""
-    return values.reshape((1, -1) + (1,) * (ndim - 2))
-
-
 def batch_norm_forward(centered, inv_std, weight, bias) -> tuple:
-    """(xhat, y) from x - mean: the normalise, scale and shift of norm.BatchNorm, in one kernel."""
-    xp, ndim = backend.array_module(centered), centered.ndim
+    """(xhat, y) from x - mean: the normalise, scale and shift of norm.BatchNorm, in one kernel.
+    inv_std, weight and bias come shaped to broadcast against x, (1, C) or (1, C, 1, 1)."""
+    xp = backend.array_module(centered)
     xhat, y = xp.empty_like(centered), xp.empty_like(centered)
-    _kernel(xp, "minigan_batch_norm_forward")(centered, _per_channel(inv_std, ndim), _per_channel(weight, ndim),
-                                              _per_channel(bias, ndim), xhat, y)
+    _kernel(xp, "minigan_batch_norm_forward")(centered, inv_std, weight, bias, xhat, y)
     return xhat, y
 
 
 def batch_norm_backward(gy, xhat, g_weight, g_bias, scale):
-    """dx of norm.BatchNorm from the per-channel sums and scale = w / sqrt(var + eps), in one kernel."""
-    xp, ndim = backend.array_module(gy), gy.ndim
+    """dx of norm.BatchNorm from the per-channel sums and scale = w / sqrt(var + eps), in one
+    kernel; g_weight, g_bias and scale come shaped to broadcast against x."""
+    xp = backend.array_module(gy)
     gx = xp.empty_like(xhat)
     inv_n = xhat.dtype.type(xhat.shape[1] / xhat.size)
-    _kernel(xp, "minigan_batch_norm_backward")(gy, xhat, *(_per_channel(a, ndim) for a in (g_weight, g_bias, scale)),
-                                               inv_n, gx)
+    _kernel(xp, "minigan_batch_norm_backward")(gy, xhat, g_weight, g_bias, scale, inv_n, gx)
     return gx
 
 

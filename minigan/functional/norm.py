@@ -48,7 +48,8 @@ class BatchNorm(Function):
         self.var = _per_channel(_channel_dot(xhat, xhat), x.ndim) / n  # mean((x - mean)^2)
         self.inv_std = 1 / xp.sqrt(self.var + self.eps)
         if cuda_kernels.uses_kernels(x):  # on a GPU: the four lines below as one kernel
-            self.xhat, y = cuda_kernels.batch_norm_forward(xhat, self.inv_std, weight, bias)
+            self.xhat, y = cuda_kernels.batch_norm_forward(xhat, self.inv_std, _per_channel(weight, x.ndim),
+                                                           _per_channel(bias, x.ndim))
             return y
         xhat *= self.inv_std
         self.xhat = xhat  # kept for backward: it saves two passes there
@@ -68,7 +69,9 @@ class BatchNorm(Function):
         # dx = w / sqrt(var + eps) * (dy - (sum(dy) + xhat * sum(dy * xhat)) / n), computed in
         # one buffer with in-place passes (each `a * b` would allocate a whole new array)
         if cuda_kernels.uses_kernels(gy):  # on a GPU: as one kernel
-            gx = cuda_kernels.batch_norm_backward(gy, xhat, g_weight, g_bias, weight * self.inv_std.reshape(-1))
+            scale = _per_channel(weight, xhat.ndim) * self.inv_std  # w / sqrt(var + eps)
+            gx = cuda_kernels.batch_norm_backward(gy, xhat, _per_channel(g_weight, xhat.ndim),
+                                                  _per_channel(g_bias, xhat.ndim), scale)
             return Tensor(gx), Tensor(g_weight), Tensor(g_bias)
         gx = xhat * _per_channel(g_weight / n, xhat.ndim)
         gx += _per_channel(g_bias / n, xhat.ndim)
