@@ -16,26 +16,26 @@ gradients that reached it (the multivariate chain rule).
 from __future__ import annotations
 
 import contextlib
+import threading
 
 from . import backend
 
-_grad_enabled = True  # the one global switch: record graphs or not
+_mode = threading.local()  # the one switch, .grad_enabled: record graphs or not (per thread, as in PyTorch)
 _profile = None  # the active minigan.profile(), if any (costs one test per op when off)
 
 
 def is_grad_enabled() -> bool:
     """True when ops record the graph for backprop."""
-    return _grad_enabled
+    return getattr(_mode, "grad_enabled", True)
 
 
 @contextlib.contextmanager
 def _grad_mode(enabled: bool):
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, enabled
+    previous, _mode.grad_enabled = is_grad_enabled(), enabled
     try:
         yield
     finally:
-        _grad_enabled = previous
+        _mode.grad_enabled = previous
 
 
 def no_grad():
@@ -86,7 +86,7 @@ class Function:
         if len(arrays) > 1:
             backend.check_same_device(self.name, arrays)
         out = self.forward(*arrays)
-        record = _grad_enabled and any(t.requires_grad for t in inputs)
+        record = is_grad_enabled() and any(t.requires_grad for t in inputs)
         if not record:
             return Tensor(out)
         self.parents = tuple(t._node() for t in inputs)

@@ -1,5 +1,6 @@
 """The engine: graph recording, backward, grad, grad mode, freeing, errors."""
 import gc
+import threading
 import weakref
 
 import numpy as np
@@ -182,6 +183,27 @@ def test_no_grad_restores_mode_after_an_exception():
         with minigan.no_grad():
             raise ValueError
     assert minigan.is_grad_enabled()
+
+
+def test_no_grad_in_one_thread_leaves_other_threads_recording():
+    """Grad mode is per thread (as in PyTorch): evaluation under no_grad in a background thread
+    must not silently stop the training thread from recording its graph."""
+    inside, release = threading.Event(), threading.Event()
+
+    def evaluate():
+        with minigan.no_grad():
+            inside.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=evaluate)
+    worker.start()
+    try:
+        assert inside.wait(10)
+        assert minigan.is_grad_enabled()
+        assert (minigan.tensor(1.0, requires_grad=True) * 2.0).requires_grad
+    finally:
+        release.set()
+        worker.join()
 
 
 @pytest.mark.op_backprop

@@ -1,6 +1,7 @@
 """conv2d, conv_transpose2d and Conv2dGradW: values against naive loops, shapes against
 PyTorch's formulas, the adjoint identity, first and second derivatives, and errors."""
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 import minigan
 from minigan import functional as F
-from minigan.functional.conv import Conv2dGradW
+from minigan.functional.conv import Conv2dGradW, im2col
 
 from helpers import (ConvCase, conv2d_cases, conv_transpose2d_cases, device_settings, leaf, pair,
                      random_array)
@@ -427,3 +428,67 @@ def test_input_too_small_for_the_kernel_raises():
 def test_operands_on_different_devices_raise():
     with pytest.raises(RuntimeError, match="Conv2d: expected all tensors on one device, got cpu and sim"):
         F.conv2d(minigan.zeros(1, 1, 3, 3), minigan.zeros(1, 1, 3, 3, device="sim"))
+
+
+# -- the scratch buffers that big convolutions reuse (im2col's columns, the padded image) --------
+SCRATCH_CASES = [  # (x shape, weight shape, stride, dtype): each column matrix > 2**18 numbers
+    ((4, 8, 26, 26), (6, 8, 4, 4), 1, np.float32),
+    ((2, 12, 30, 30), (4, 12, 3, 3), 1, np.float64),  # other dtype, bigger buffer
+    ((6, 8, 24, 24), (5, 8, 4, 4), 2, np.float32),  # smaller: a view of the buffer's start
+]
+
+
+def _conv_and_grads(x_values, w_values, stride, seed):
+    """conv2d(padding=1) of the arrays and its gradients for a random upstream, as NumPy arrays."""
+    x, w = minigan.tensor(x_values, requires_grad=True), minigan.tensor(w_values, requires_grad=True)
+    y = F.conv2d(x, w, stride=stride, padding=1)
+    upstream = random_array(y.shape, seed).astype(x_values.dtype)
+    gx, gw = minigan.grad((y * minigan.tensor(upstream)).sum(), [x, w])
+    return y.numpy(), gx.numpy(), gw.numpy(), upstream
+
+
+@pytest.mark.op_conv2d
+@pytest.mark.op_im2col
+def test_reused_scratch_buffers_give_right_values_call_after_call():
+    """Big convolutions of several shapes and dtypes in a row (forward, dx and dW all use the
+    buffers) match the loop references; the first case run again gives the same bits."""
+    operands = [(random_array(xs, 10 + i).astype(dt), random_array(ws, 20 + i).astype(dt), s)
+                for i, (xs, ws, s, dt) in enumerate(SCRATCH_CASES)]
+    first = None
+    for i, (x, w, stride) in enumerate(operands + operands[:1]):
+        y, gx, gw, upstream = _conv_and_grads(x, w, stride, seed=30 + i % len(operands))
+        if first is None:
+            first = (y, gx, gw)
+        tol = 1e-4 if x.dtype == np.float32 else 1e-10
+        x64, w64, up64 = x.astype(np.float64), w.astype(np.float64), upstream.astype(np.float64)
+        np.testing.assert_allclose(y, conv2d_reference(x64, w64, None, stride, 1, 1), rtol=tol, atol=tol)
+        extra = x.shape[2] - expected_conv_transpose_side(y.shape[2], w.shape[2], stride, 1, 0, 1)
+        np.testing.assert_allclose(gx, conv_transpose2d_reference(up64, w64, None, stride, 1, extra, 1), rtol=tol, atol=tol)
+        np.testing.assert_allclose(gw, weight_gradient_reference(x64, up64, w.shape[2:], pair(stride), pair(1), pair(1)), rtol=tol, atol=tol)
+    for a, b in zip(first, (y, gx, gw)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.op_im2col
+def test_im2col_reuses_one_buffer_only_when_asked():
+    x = random_array((4, 8, 24, 24), seed=1).astype(np.float32)  # 270,848 numbers of columns
+    fresh = [im2col(x, (4, 4), (1, 1), (1, 1), (1, 1)) for _ in range(2)]
+    reused = [im2col(x, (4, 4), (1, 1), (1, 1), (1, 1), reuse=True) for _ in range(2)]
+    assert not np.shares_memory(*fresh)
+    assert np.shares_memory(*reused)
+    np.testing.assert_array_equal(fresh[0], reused[1])
+
+
+@pytest.mark.op_conv2d
+def test_threads_get_their_own_scratch_buffers():
+    """Two threads convolving different inputs at once get what each gets alone."""
+    x, w, stride, _ = SCRATCH_CASES[0]
+    inputs = [(random_array(x, seed).astype(np.float32), random_array(w, seed + 1).astype(np.float32))
+              for seed in (1, 2)]
+    alone = [_conv_and_grads(a, b, stride, seed=3)[:3] for a, b in inputs]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda ab: [_conv_and_grads(*ab, stride, seed=3)[:3] for _ in range(5)], inputs))
+    for mine, runs in zip(alone, together):
+        for run in runs:
+            for a, b in zip(mine, run):
+                np.testing.assert_array_equal(a, b)

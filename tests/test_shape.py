@@ -7,10 +7,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minigan
-from minigan import functional as F
 from minigan import sim
+from minigan import functional as F
+from minigan.functional.shape import memory_order
 
-from helpers import arrays, assert_matches, device_settings, leaf, shapes, small_shapes
+from helpers import arrays, assert_matches, device_settings, leaf, random_array, shapes, small_shapes
 
 
 def _prime_factors(n):
@@ -320,3 +321,39 @@ def test_shape_ops_refuse_non_tensors(request, call):
     name = request.node.callspec.id
     with pytest.raises(TypeError, match=f"{name}: expected a Tensor, got ndarray"):
         call(np.ones(3))
+
+
+# -- memory layout: reshape's gradient comes back laid out as its input was -------------------
+@pytest.mark.parametrize("order", [(0, 1, 2, 3), (1, 2, 3, 0), (3, 2, 1, 0), (0, 2, 3, 1)])
+def test_memory_order_reads_back_the_axis_order_of_a_transposed_array(order):
+    base = np.zeros([(2, 3, 4, 5)[a] for a in order])
+    assert memory_order(base.transpose(np.argsort(order))) == order
+
+
+def test_memory_order_is_none_for_strided_slices():
+    assert memory_order(np.zeros((4, 6))[:, ::2]) is None
+    assert memory_order(np.zeros((3, 4, 5)).transpose(1, 2, 0)[:, 1:3]) is None
+
+
+def _laid_out(values, order, device):
+    """A (non-leaf) tensor holding ``values`` whose array is laid out in memory in axis ``order``."""
+    permuted = leaf(values, device).permute(*order)
+    stored = F.reshape(F.reshape(permuted, (-1,)), permuted.shape)  # a C-order copy of the view
+    return stored.permute(*[int(i) for i in np.argsort(order)])
+
+
+@pytest.mark.parametrize("order", [(1, 2, 3, 0), (0, 1, 2, 3), (0, 2, 3, 1)])
+def test_reshape_gives_its_gradient_in_the_layout_of_its_input(device, order):
+    """A batch-last conv output flattened for a Linear gets its gradient back batch last, so the
+    ops before it read their gradient in the layout they wrote (no slow mixed-layout pass)."""
+    values, upstream = random_array((3, 4, 2, 5), seed=1), random_array((3, 40), seed=2)
+    x = _laid_out(values, order, device)
+    assert memory_order(x.data) == order
+    (gx,) = minigan.grad((F.reshape(x, (3, 40)) * minigan.tensor(upstream, device=device)).sum(), x)
+    assert_matches(gx, upstream.reshape(3, 4, 2, 5))
+    assert memory_order(gx.data) == order
+
+
+def test_reshape_of_a_batch_last_array_has_right_second_derivatives(device):
+    minigan.gradgradcheck(lambda t: F.reshape(_laid_out(t, (1, 2, 3, 0), t.device), (5, 24)) ** 2,
+                          leaf(random_array((5, 4, 3, 2), seed=3), device))

@@ -15,6 +15,9 @@ Three Functions close the family under differentiation, each backward made of th
 from __future__ import annotations
 
 import numbers
+import threading
+
+import numpy as np
 
 from .. import backend, cuda_kernels
 from ..autograd import Function
@@ -32,41 +35,58 @@ def conv_transpose_output_size(size, kernel, stride, padding, output_padding, di
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-def _batch_last(x, padding):
-    """x (N, C, H, W) as a (C, H + 2ph, W + 2pw, N) array, zero-padded; no copy when x is
-    already laid out that way in memory and needs no padding.
-
-    Why batch last: every strided copy below (im2col's gather, col2im's scatter-add) then
-    moves runs of N contiguous numbers, not rows of 7 or 14 pixels, which is what makes it
-    fast; and the GEMMs' results come out as (C, H, W, N), whose (N, C, H, W) *view* (a
-    transpose, no copy) is what the next layer receives and reads again without a copy.
-    """
-    (ph, pw) = padding
-    if not (ph or pw):
-        return x.transpose(1, 2, 3, 0)
-    n, c, h, w = x.shape
-    padded = backend.array_module(x).zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-    padded[:, ph:ph + h, pw:pw + w, :] = x.transpose(1, 2, 3, 0)
-    return padded
+_scratch = threading.local()  # per thread: {name: the largest buffer yet asked for}
 
 
-def im2col(x, kernel, stride, padding, dilation):
+def _empty(like, shape, scratch: str = None):
+    """An uninitialised array of like's dtype and device. With ``scratch="name"``, one buffer
+    is reused call after call under that name (per thread), for a temporary that dies within
+    the call (im2col's columns and padded image): a fresh 50 MB NumPy array costs ~25 page
+    faults that each make the kernel zero 2 MB, a tenth of a batch-256 DCGAN step in all."""
+    xp, size = backend.array_module(like), int(np.prod(shape))
+    if scratch is None or xp is not np or size < 1 << 18:  # (CuPy pools memory itself)
+        return xp.empty(shape, dtype=like.dtype)
+    nbytes, buffer = size * like.dtype.itemsize, getattr(_scratch, scratch, None)
+    if buffer is None or buffer.size < nbytes:
+        buffer = np.empty(nbytes, dtype=np.uint8)
+        setattr(_scratch, scratch, buffer)
+    return buffer[:nbytes].view(like.dtype).reshape(shape)
+
+
+def im2col(x, kernel, stride, padding, dilation, reuse=False):
     """(N, C, H, W) -> cols (C*kh*kw, Ho*Wo*N): column (y, x, n) is output pixel (y, x)'s
-    receptive field in image n, so a convolution is one matrix product W[O, C*kh*kw] @ cols."""
+    receptive field in image n, so a convolution is one matrix product W[O, C*kh*kw] @ cols.
+    With ``reuse``, cols is a scratch buffer that the next call overwrites: use it at once."""
     if cuda_kernels.uses_kernels(x):  # on a GPU, one kernel does all of this
-        out = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
-        return cuda_kernels.im2col(x, kernel, stride, padding, dilation, out)
+        size = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
+        return cuda_kernels.im2col(x, kernel, stride, padding, dilation, size)
     ### BEGIN SOLUTION im2col
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    padded = _batch_last(x, padding)
-    c, h, w, n = padded.shape
-    ho, wo = conv_output_size(h, kh, sh, 0, dh), conv_output_size(w, kw, sw, 0, dw)
+    xp = backend.array_module(x)
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+    n, c, h, w = x.shape
+    ho, wo = conv_output_size(h, kh, sh, ph, dh), conv_output_size(w, kw, sw, pw, dw)
+    image = x.transpose(1, 2, 3, 0)  # (C, H, W, N) view: batch last (see _as_rows for why)
+    padded = image
+    if ph or pw:  # the image inside a zero border
+        padded = _empty(x, (c, h + 2 * ph, w + 2 * pw, n), "padded" if reuse else None)
+        _zero_border(padded, ph, pw)
+        padded[:, ph:ph + h, pw:pw + w, :] = image
     s_c, s_h, s_w, s_n = padded.strides
     # windows[c, i, j, y, x, n] = padded[c, y*sh + i*dh, x*sw + j*dw, n]: a strided view, no copy
-    windows = backend.array_module(x).lib.stride_tricks.as_strided(
+    windows = xp.lib.stride_tricks.as_strided(
         padded, (c, kh, kw, ho, wo, n), (s_c, s_h * dh, s_w * dw, s_h * sh, s_w * sw, s_n))
-    return windows.reshape(c * kh * kw, ho * wo * n)  # the one copy
+    cols = _empty(x, windows.shape, "columns" if reuse else None)
+    cols[...] = windows  # the one big copy
+    return cols.reshape(c * kh * kw, ho * wo * n)
     ### END SOLUTION
+
+
+def _zero_border(padded, ph: int, pw: int) -> None:
+    """Zero the ph rows and pw columns around padded[:, ph:-ph, pw:-pw, :] (C, H, W, N)."""
+    padded[:, :ph] = 0
+    padded[:, padded.shape[1] - ph:] = 0
+    padded[:, :, :pw] = 0
+    padded[:, :, padded.shape[2] - pw:] = 0
 
 
 def col2im(cols, batch, size, kernel, stride, padding, dilation):
@@ -83,14 +103,20 @@ def col2im(cols, batch, size, kernel, stride, padding, dilation):
     cols = cols.reshape(c, kh, kw, hi, wi, batch)
     img = xp.zeros((c, h + 2 * ph, w + 2 * pw, batch), dtype=cols.dtype)
     for i in range(kh):
-        for j in range(kw):
+        for j in range(kw):  # kernel offset (i, j) adds to every sh-th row, sw-th column from (i*dh, j*dw)
             img[:, i * dh:i * dh + sh * hi:sh, j * dw:j * dw + sw * wi:sw, :] += cols[:, i, j]
     return img[:, ph:ph + h, pw:pw + w, :].transpose(3, 0, 1, 2)  # (N, C, H, W) view
     ### END SOLUTION
 
 
 def _as_rows(y):
-    """(N, C, H, W) -> (C, H*W*N): free when y is laid out batch last, as conv outputs are."""
+    """(N, C, H, W) -> (C, H*W*N): free when y is laid out batch last, as conv outputs are.
+
+    Why batch last: every strided copy in im2col and col2im then moves runs of N contiguous
+    numbers, not rows of 7 or 14 pixels, which is what makes them fast; and the GEMMs' results
+    come out as (C, H, W, N), whose (N, C, H, W) *view* (a transpose, no copy) is what the
+    next layer receives and reads again without a copy.
+    """
     return y.transpose(1, 2, 3, 0).reshape(y.shape[1], -1)
 
 
@@ -118,7 +144,7 @@ class Conv2d(_Conv):
         n, o, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
         ho, wo = (conv_output_size(x.shape[2 + i], kernel[i], self.stride[i], self.padding[i],
                                    self.dilation[i]) for i in range(2))
-        y = weight.reshape(o, -1) @ im2col(x, kernel, *self._params())  # (O, Ho*Wo*N), one GEMM
+        y = weight.reshape(o, -1) @ im2col(x, kernel, *self._params(), reuse=True)  # (O, Ho*Wo*N), one GEMM
         return y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
         ### END SOLUTION
 
@@ -143,7 +169,9 @@ class ConvTranspose2d(_Conv):
                                                 self.padding[i], self.output_padding[i], self.dilation[i])
                      for i in range(2))
         # every input pixel paints a kh x kw patch: cols = W[Cin, Cout*kh*kw]^T @ x[Cin, N*H*W]
-        cols = weight.reshape(cin, -1).T @ _as_rows(x)
+        rows = _as_rows(x)
+        cols = backend.array_module(x).matmul(weight.reshape(cin, -1).T, rows,
+                                              out=_empty(x, (weight[0].size, rows.shape[1]), "columns"))
         return col2im(cols, x.shape[0], size, (kh, kw), *self._params())
         ### END SOLUTION
 
@@ -166,7 +194,7 @@ class Conv2dGradW(_Conv):
     def forward(self, x, gy):
         ### BEGIN SOLUTION conv2d_grad_w
         c, o = x.shape[1], gy.shape[1]
-        gw = _as_rows(gy) @ im2col(x, self.kernel, *self._params()).T  # (O, L*N) @ (L*N, C*kh*kw)
+        gw = _as_rows(gy) @ im2col(x, self.kernel, *self._params(), reuse=True).T  # (O, L*N) @ (L*N, C*kh*kw)
         return gw.reshape(o, c, *self.kernel)
         ### END SOLUTION
 

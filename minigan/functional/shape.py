@@ -24,16 +24,36 @@ def _normalize_axis(op: str, axis: int, ndim: int) -> int:
     return axis % ndim
 
 
+def memory_order(a):
+    """The axes of ``a`` from the slowest-varying in memory to the fastest, when ``a`` is a
+    contiguous array in some axis order ((0, 1, 2, 3) for C order, (1, 2, 3, 0) for a batch-last
+    conv output); None for other strided views."""
+    order = tuple(sorted(range(a.ndim), key=lambda axis: -a.strides[axis]))
+    return order if a.transpose(order).flags.c_contiguous else None
+
+
+def _inverse(order) -> tuple:
+    return tuple(int(i) for i in np.argsort(order))
+
+
 class Reshape(Function):
-    def __init__(self, shape):
-        self.shape = shape
+    def __init__(self, shape, order=None):
+        self.shape, self.order = shape, order  # order: a memory layout wanted, as memory_order gives
 
     def forward(self, x):
-        self.input_shape = x.shape
-        return x.reshape(self.shape)
+        self.input_shape, self.input_order = x.shape, memory_order(x)
+        y = x.reshape(self.shape)
+        if self.order is None or memory_order(y) == self.order:
+            return y
+        out = backend.array_module(x).empty([self.shape[a] for a in self.order], dtype=x.dtype)
+        out = out.transpose(_inverse(self.order))  # the new shape, laid out in that order
+        out[...] = y
+        return out
 
     def backward(self, gy):
-        return reshape(gy, self.input_shape)  # same values, old shape
+        # same values, old shape, and the input's memory layout: the op before reads its gradient
+        # laid out as it laid out its output (an elementwise pass over mixed layouts is several times slower)
+        return Reshape(self.input_shape, self.input_order)(gy)
 
 
 def reshape(x: Tensor, shape) -> Tensor:
@@ -57,7 +77,7 @@ class Permute(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        return permute(gy, tuple(np.argsort(self.axes)))  # the inverse permutation
+        return permute(gy, _inverse(self.axes))
 
 
 def permute(x: Tensor, axes) -> Tensor:
