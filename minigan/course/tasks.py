@@ -58,7 +58,8 @@ TASKS = (
          "The public matmul turns 1-D operands into matrices first: forward sees >= 2-D arrays."),
     # -- convolution ------------------------------------------------------------------------------
     Task("im2col", "every kernel window of an (N, C, H, W) image as a column", (_C,),
-         "Returns (C*kh*kw, Ho*Wo*N), rows ordered (c, i, j) and columns (y, x, n); no Python loop over pixels."),
+         "Returns (C*kh*kw, Ho*Wo*N), rows ordered (c, i, j) and columns (y, x, n); no Python loop over pixels. "
+         "With reuse=True, write into _empty(x, shape, \"columns\") (a buffer kept between calls) instead of a new array."),
     Task("col2im", "the adjoint of im2col: add each column back where im2col took it", (_C,),
          "Returns (N, C, H, W); loops over the kh*kw kernel offsets at most."),
     Task("conv2d", "2-D cross-correlation by im2col and one matrix product", (_C,),
