@@ -100,6 +100,17 @@ def test_vector_dot_vector_is_a_scalar(device):
     np.testing.assert_array_equal(gb.numpy(), [1.0, 2.0, 3.0])
 
 
+@pytest.mark.op_matmul
+@pytest.mark.parametrize("shape_a, shape_b", [((64, 1), (1, 6272)), ((2, 1, 3, 1), (4, 1, 5)), ((1,), (1, 3))])
+def test_inner_dimension_one_gives_numpys_products_exactly(device, shape_a, shape_b):
+    """K = 1 (an outer product; a Linear's dx when it has one output) runs as a broadcast multiply:
+    the same numbers, bit for bit, batch broadcasting included."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape_a).astype(np.float32), rng.standard_normal(shape_b).astype(np.float32)
+    product = F.matmul(minigan.tensor(a, device=device), minigan.tensor(b, device=device))
+    np.testing.assert_array_equal(product.numpy(), np.matmul(a, b))
+
+
 def test_matmul_and_linear_make_no_host_transfers_on_sim():
     x = minigan.tensor(np.linspace(-1.0, 1.0, 24).reshape(2, 3, 4), device="sim", requires_grad=True)
     w = minigan.tensor(np.linspace(0.5, 1.5, 20).reshape(5, 4), device="sim", requires_grad=True)
