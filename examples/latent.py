@@ -25,7 +25,7 @@ import numpy as np
 
 import minigan
 from minigan.gan import build
-from minigan.gan.variants import lerp, slerp, truncated_normal
+from minigan.gan.latent import lerp, slerp, truncated_normal
 from minigan.images import save_grid
 
 

@@ -27,7 +27,7 @@ import minigan
 from minigan import optim
 from minigan.data import DataLoader, training_set
 from minigan.gan import LOSSES, GANTrainer, MetricsLog, build, get_loss
-from minigan.gan.variants import REMEDIES, with_remedy
+from minigan.gan.remedies import REMEDIES, with_remedy
 from minigan.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import minigan
 from minigan import optim
 from minigan.gan import build, get_loss
+from minigan.gan import latent, remedies
 from minigan.gan import variants as V
 from minigan.nn.gan_layers import MinibatchDiscrimination, MinibatchStdDev
 
@@ -141,7 +142,7 @@ def test_with_remedy_starts_as_the_original_and_trains(arch, remedy, layer):
     D.eval()
     x = minigan.randn(8, 1, 28, 28)
     before = D(x).numpy()
-    remedied = V.with_remedy(D, remedy)
+    remedied = remedies.with_remedy(D, remedy)
     assert any(isinstance(m, layer) for m in remedied.modules())
     # new features start with weight 0: the same function, up to float32 summation order
     np.testing.assert_allclose(remedied(x).numpy(), before, rtol=1e-5, atol=1e-6)
@@ -149,9 +150,9 @@ def test_with_remedy_starts_as_the_original_and_trains(arch, remedy, layer):
     params = list(remedied.parameters())
     grads = minigan.grad(remedied(x).sum(), params)
     assert all(g.shape == p.shape for g, p in zip(grads, params))
-    assert V.with_remedy(D, "none") is D
+    assert remedies.with_remedy(D, "none") is D
     with pytest.raises(ValueError, match="with_remedy: unknown remedy 'dropout'"):
-        V.with_remedy(D, "dropout")
+        remedies.with_remedy(D, "dropout")
 
 
 # -- labels and codes ------------------------------------------------------------------------------
@@ -249,7 +250,7 @@ def test_info_loss_is_cross_entropy_plus_weighted_gaussian_nll():
 @pytest.mark.parametrize("tau", [0.1, 0.5, 1.0, 2.5])
 def test_truncated_normal_stays_inside(device, tau):
     minigan.manual_seed(0)
-    z = V.truncated_normal(200, 16, tau, device=device).numpy()
+    z = latent.truncated_normal(200, 16, tau, device=device).numpy()
     assert z.shape == (200, 16) and np.abs(z).max() <= tau
     assert np.abs(z).max() > 0.9 * tau  # spread over the interval, not squashed to 0
     minigan.manual_seed(0)
@@ -262,11 +263,11 @@ def test_truncated_normal_edge_cases():
     minigan.manual_seed(0)
     plain = minigan.randn(4, 3).numpy()
     minigan.manual_seed(0)
-    np.testing.assert_array_equal(V.truncated_normal(4, 3, float("inf")).numpy(), plain)
+    np.testing.assert_array_equal(latent.truncated_normal(4, 3, float("inf")).numpy(), plain)
     with pytest.raises(ValueError, match="truncated_normal: tau must be > 0, got 0"):
-        V.truncated_normal(4, 3, 0)
+        latent.truncated_normal(4, 3, 0)
     with pytest.raises(ValueError, match="after 3 rounds"):
-        V.truncated_normal(100, 100, 1e-6, max_rounds=3)
+        latent.truncated_normal(100, 100, 1e-6, max_rounds=3)
 
 
 def test_slerp_endpoints_and_unit_norm(device):
@@ -274,21 +275,21 @@ def test_slerp_endpoints_and_unit_norm(device):
     a, b = rng.normal(size=(5, 7)), rng.normal(size=(5, 7))
     a, b = a / np.linalg.norm(a, axis=1, keepdims=True), b / np.linalg.norm(b, axis=1, keepdims=True)
     t = np.linspace(0, 1, 9)
-    path = V.slerp(leaf(a, device, False), leaf(b, device, False), leaf(t, device, False)).numpy()
+    path = latent.slerp(leaf(a, device, False), leaf(b, device, False), leaf(t, device, False)).numpy()
     assert path.shape == (5, 9, 7)
     np.testing.assert_allclose(path[:, 0], a, atol=1e-12)
     np.testing.assert_allclose(path[:, -1], b, atol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(path, axis=2), 1.0, atol=1e-12)
-    line = V.lerp(leaf(a, device, False), leaf(b, device, False), leaf(t, device, False)).numpy()
+    line = latent.lerp(leaf(a, device, False), leaf(b, device, False), leaf(t, device, False)).numpy()
     assert np.linalg.norm(line[:, 4], axis=1).max() < 1  # the chord's midpoint is inside the sphere
 
 
 def test_slerp_known_midpoint_and_parallel_fallback():
     a, b = np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])
     t = minigan.tensor(np.array([0.5]))
-    mid = V.slerp(minigan.tensor(a), minigan.tensor(b), t).numpy()
+    mid = latent.slerp(minigan.tensor(a), minigan.tensor(b), t).numpy()
     np.testing.assert_allclose(mid[0, 0], [np.sqrt(0.5), np.sqrt(0.5)], atol=1e-12)
-    same = V.slerp(minigan.tensor(a), minigan.tensor(2 * a), t).numpy()  # angle 0: the straight line
+    same = latent.slerp(minigan.tensor(a), minigan.tensor(2 * a), t).numpy()  # angle 0: the straight line
     np.testing.assert_allclose(same[0, 0], [1.5, 0.0], atol=1e-12)
 
 

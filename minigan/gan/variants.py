@@ -16,10 +16,8 @@ under ``no_grad``; G's loss flows back through D, but ``minigan.grad`` is taken 
 respect to G's parameters, so D is untouched. Any game in :data:`minigan.gan.LOSSES` works
 (weight clipping and the gradient penalty included).
 
-Then :func:`with_remedy`, which puts a minibatch layer against mode collapse
-(:mod:`minigan.nn.gan_layers`) into the reference discriminators of ``minigan.gan.models``.
-Last, the latent-space tools used by ``examples/latent.py``: the truncation trick's
-sampler, and linear and spherical interpolation.
+(The remedies against mode collapse for the reference discriminators are in
+:mod:`minigan.gan.remedies`; the latent-space tools in :mod:`minigan.gan.latent`.)
 """
 from __future__ import annotations
 
@@ -30,7 +28,6 @@ import numpy as np
 from .. import autograd, backend, nn
 from .. import functional as F
 from ..autograd import no_grad
-from ..nn.gan_layers import MinibatchDiscrimination, MinibatchStdDev
 from ..tensor import Tensor, rand, randn
 from .losses import GANLoss, get_loss, gradient_penalty
 from .models import dcgan_init_
@@ -394,113 +391,3 @@ def _check_covers(optimizer, params, who: str, what: str) -> None:
     if missing:
         raise ValueError(f"{who} lacks {missing} of the {len(params)} parameters it must train ({what}); "
                          f"build it over infogan_g_parameters(G, D)")
-
-
-# -- remedies against mode collapse for the reference discriminators --------------------------------
-REMEDIES = ("none", "minibatch-stddev", "minibatch-discrimination")
-
-
-def with_remedy(discriminator: nn.Sequential, remedy: str, image_shape=(1, 28, 28), group_size: int = 4,
-                kernels: int = 32, kernel_dims: int = 8) -> nn.Sequential:
-    """A reference discriminator (``minigan.gan.models``: a Sequential ending in a Linear)
-    with a minibatch layer inserted before its last Linear, which is widened to match.
-
-    - ``"minibatch-stddev"``: :class:`~minigan.nn.gan_layers.MinibatchStdDev` (``group_size``),
-      on the feature maps when a Flatten precedes the last Linear (DCGAN: 128 -> 129
-      channels of 7x7), else on the flat features (MLP);
-    - ``"minibatch-discrimination"``: :class:`~minigan.nn.gan_layers.MinibatchDiscrimination`
-      (``kernels`` kernels of ``kernel_dims`` dimensions) on the flat features;
-    - ``"none"``: ``discriminator`` itself.
-
-    The result is a new Sequential around the same layer objects (its state_dict keys are
-    renumbered). The widened Linear starts with the old weights for the old features and zeros
-    for the new ones, so the new D starts out computing exactly what the old one did.
-    """
-    if remedy not in REMEDIES:
-        raise ValueError(f"with_remedy: unknown remedy {remedy!r}: choose one of {', '.join(REMEDIES)}")
-    if remedy == "none":
-        return discriminator
-    layers = list(discriminator)
-    last = max((i for i, m in enumerate(layers) if isinstance(m, nn.Linear)), default=None)
-    if last is None:
-        raise ValueError("with_remedy: the discriminator has no Linear layer to widen")
-    if remedy == "minibatch-stddev":
-        at = last - 1 if last > 0 and isinstance(layers[last - 1], nn.Flatten) else last
-        layers.insert(at, MinibatchStdDev(group_size))
-    else:
-        at = last
-        layers.insert(at, MinibatchDiscrimination(layers[last].in_features, kernels, kernel_dims))
-    head = layers[last + 1]
-    layers[last + 1] = _widened(head, _features_in(layers[:last + 1], head, image_shape))
-    return nn.Sequential(*layers).to(head.weight.device, head.weight.dtype)
-
-
-def _features_in(layers: list, head: nn.Linear, image_shape) -> int:
-    """How many features ``layers`` hand to the head, found by running them on two zero images
-    in eval mode (so batch norm's running statistics are untouched); the layers are then put
-    back in the head's mode."""
-    probe = nn.Sequential(*layers)
-    was_training = head.training
-    probe.eval()
-    with no_grad():
-        out = probe(Tensor(head.weight.device.xp.zeros((2,) + tuple(image_shape), dtype=head.weight.dtype)))
-    probe.train(was_training)
-    return out.shape[1]
-
-
-def _widened(head: nn.Linear, in_features: int) -> nn.Linear:
-    """A Linear with ``in_features`` inputs whose first columns and bias are ``head``'s, the rest 0."""
-    wide = nn.Linear(in_features, head.out_features, bias=head.bias is not None)
-    wide.to(head.weight.device, head.weight.dtype)
-    nn.init.zeros_(wide.weight)
-    wide.weight.data[:, :head.in_features] = head.weight.data
-    if head.bias is not None:
-        wide.bias.data[...] = head.bias.data
-    return wide
-
-
-# -- latent space: truncation and interpolation -----------------------------------------------------
-def truncated_normal(n: int, dim: int, tau: float, device="cpu", max_rounds: int = 10_000) -> Tensor:
-    """(n, dim) samples of N(0, 1) conditioned on |z_i| <= tau (the truncation trick of
-    Brock et al. 2019): every entry outside is redrawn until it falls inside. ``tau = inf``
-    gives plain N(0, 1). Each round redraws a fraction P(|z| > tau) of what is left, so small
-    taus take many rounds; after ``max_rounds`` a ValueError says so."""
-    if not tau > 0:
-        raise ValueError(f"truncated_normal: tau must be > 0, got {tau}")
-    xp = backend.Device(device).xp
-    z = randn(n, dim, device=device).data
-    for _ in range(max_rounds):
-        outside = xp.abs(z) > tau
-        if not bool(outside.any()):  # one device-to-host read per round
-            return Tensor(z)
-        z = xp.where(outside, randn(n, dim, device=device).data, z)
-    raise ValueError(f"truncated_normal: entries still outside |z| <= {tau} after {max_rounds} rounds "
-                     "of redrawing; use a larger tau")
-
-
-def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
-    """Straight lines: (P, D) starts, (P, D) ends, (T,) fractions -> (P, T, D) points (1 - t) a + t b."""
-    a, b, t = a.unsqueeze(1), b.unsqueeze(1), t.reshape(1, -1, 1)
-    return a * (1.0 - t) + b * t
-
-
-def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
-    """Spherical interpolation (Shoemake 1985; White 2016 for GANs): the great-circle arc
-    between the directions of a and b, (P, D), (P, D), (T,) -> (P, T, D):
-
-        omega = angle(a, b),  slerp = sin((1 - t) omega) / sin(omega) a + sin(t omega) / sin(omega) b
-
-    On unit vectors every point has norm 1; Gaussian z live near a sphere of radius sqrt(D),
-    where the straight line's midpoint (norm ~ sqrt(D / 2)) is atypical. Pairs with an angle
-    below ``eps`` (nearly parallel) fall back to the straight line."""
-    xp = backend.array_module(a.data)
-    a_data, b_data, t_data = a.data, b.data, t.data.reshape(1, -1, 1)
-    unit_a = a_data / xp.linalg.norm(a_data, axis=1, keepdims=True)
-    unit_b = b_data / xp.linalg.norm(b_data, axis=1, keepdims=True)
-    omega = xp.arccos(xp.clip((unit_a * unit_b).sum(axis=1), -1.0, 1.0)).reshape(-1, 1, 1)  # (P, 1, 1)
-    parallel = omega < eps
-    sin_omega = xp.where(parallel, 1.0, xp.sin(omega))
-    weight_a = xp.where(parallel, 1.0 - t_data, xp.sin((1.0 - t_data) * omega) / sin_omega)
-    weight_b = xp.where(parallel, t_data, xp.sin(t_data * omega) / sin_omega)
-    out = weight_a * a_data[:, None, :] + weight_b * b_data[:, None, :]
-    return Tensor(out.astype(a.dtype))
