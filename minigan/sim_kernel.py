@@ -18,6 +18,7 @@ for the rest:
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import os
@@ -153,7 +154,9 @@ class ElementwiseKernel:
         if cxx is None:
             raise RuntimeError(f"sim.ElementwiseKernel ({self.name}) needs a C++ compiler (set $CXX or install g++)")
         global _build_dir
-        _build_dir = _build_dir or tempfile.mkdtemp(prefix="minigan-sim-kernels-")
+        if _build_dir is None:  # one folder per process for the compiled kernels, removed at exit
+            _build_dir = tempfile.mkdtemp(prefix="minigan-sim-kernels-")
+            atexit.register(shutil.rmtree, _build_dir, True)
         library = os.path.join(_build_dir, hashlib.sha256(source.encode()).hexdigest()[:16] + ".so")
         result = subprocess.run([cxx, "-O1", "-shared", "-fPIC", "-x", "c++", "-", "-o", library],
                                 input=source, capture_output=True, text=True)

@@ -5,8 +5,10 @@ give: im2col and col2im equal conv.im2col / conv.col2im, the Adam kernel equals 
 NumPy update, and convolutions built on the kernels pass the conv tests (values against naive
 loops, gradcheck, gradgradcheck). Also: the stand-in is as strict as its docstring says.
 """
+import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -185,3 +187,14 @@ def test_kernels_compile_as_cuda(tmp_path):
             (tmp_path / files[-1]).write_text(source)
     result = subprocess.run(["nvcc", "-c", *files], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_stand_in_removes_its_compiled_kernels_at_exit():
+    """The folder of compiled .so files lives as long as the process, not longer."""
+    script = ("import numpy as np; from minigan import sim, sim_kernel\n"
+              "k = sim.ElementwiseKernel('T x', 'T z', 'z = x + 1', 'plus_one')\n"
+              "k(sim.asarray(np.zeros(3)), sim.zeros(3))\n"
+              "print(sim_kernel._build_dir)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    folder = result.stdout.strip()
+    assert folder and not os.path.exists(folder)
