@@ -5,6 +5,7 @@ stand-in for CuPy (see minigan/sim.py); on a machine with CuPy and a GPU it also
 "cuda" (those cases carry the ``cuda`` marker).
 """
 import os
+import platform
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -36,3 +37,44 @@ DEVICES = [
 def device(request):
     """Each device an op test runs on: cpu, the strict sim stand-in, and cuda when present."""
     return request.param
+
+
+def _cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> list:
+    """The CPU and the BLAS kernel NumPy uses, one line each."""
+    lines = [f"cpu: {_cpu_model()}, {os.cpu_count()} logical cores"]
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return lines + ["blas: unknown (pip install threadpoolctl to see the BLAS kernel here)"]
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            lines.append(f"blas: {pool.get('internal_api')} {pool.get('version')}, kernel "
+                         f"{pool.get('architecture')}, {pool.get('num_threads')} threads "
+                         f"(OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')})")
+    return lines
+
+
+def pytest_report_header(config):
+    """The machine at the top of a verbose run."""
+    return machine_description()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The machine again under the failures (also with -q, which hides the header), so that a
+    failure that depends on it (a tolerance, a thread count) can be traced to it."""
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        terminalreporter.write_sep("-", "ran on")
+        for line in machine_description():
+            terminalreporter.write_line(line)

@@ -144,6 +144,36 @@ def axis_args(draw, ndim):
     return draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1), st.just(as_tuple)))
 
 
+# -- tolerances from the float type and the size of the computation -----------------------------
+def unit_roundoff(dtype) -> float:
+    """u, the largest relative error of one rounding in ``dtype``: half its machine epsilon."""
+    return float(np.finfo(dtype).eps) / 2
+
+
+def gamma(terms: int, dtype) -> float:
+    """gamma_n = n u / (1 - n u): the largest relative error of a sum of n products in ``dtype``,
+    whatever the order of the additions (Higham, Accuracy and Stability of Numerical Algorithms,
+    section 3.1). Any BLAS kernel, blocking or split over threads stays within it, relative to
+    the sum of the absolute values of the products."""
+    nu = (terms + 1) * unit_roundoff(dtype)  # + 1: the products' own rounding
+    assert nu < 0.5, f"{terms} terms are too many for a bound in {np.dtype(dtype).name}"
+    return nu / (1 - nu)
+
+
+def assert_sums_close(actual, expected, magnitude, terms, dtype, err_msg=""):
+    """``actual`` and ``expected`` are the same sums of ``terms`` products each, computed by two
+    correct routes (at most one of them in ``dtype``, the other in ``dtype`` or wider), and
+    ``magnitude`` is those sums taken over the products' absolute values (the same route run on
+    |inputs|). Each route is within gamma_n * magnitude of the exact sum, so they may differ by
+    twice that, element by element, and no more: the tolerance of any BLAS on any CPU."""
+    actual, expected, magnitude = (np.asarray(a, dtype=np.float64) for a in (actual, expected, magnitude))
+    assert actual.shape == expected.shape, f"{err_msg}: shape {actual.shape}, expected {expected.shape}"
+    bound = 2 * gamma(terms, dtype) * magnitude
+    worst = np.max(np.abs(actual - expected) - bound, initial=-np.inf)
+    assert worst <= 0, (f"{err_msg}: differs by more than 2 gamma_{terms} ({np.dtype(dtype).name}) times the "
+                        f"magnitude, by {worst:.3g} beyond it")
+
+
 def assert_matches(t, expected, rtol=1e-12, atol=1e-12):
     """``t`` has the shape and values of the NumPy array ``expected`` (and its dtype if float)."""
     expected = np.asarray(expected)

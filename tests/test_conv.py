@@ -12,7 +12,7 @@ import minigan
 from minigan import functional as F
 from minigan.functional.conv import Conv2dGradW, im2col
 
-from helpers import (ConvCase, conv2d_cases, conv_transpose2d_cases, device_settings, leaf, pair,
+from helpers import (ConvCase, assert_sums_close, conv2d_cases, conv_transpose2d_cases, device_settings, leaf, pair,
                      random_array)
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -108,9 +108,10 @@ def _operands(case, seed, device, bias=True, requires_grad=True):
 def test_conv2d_matches_naive_loops(device, case, seed, with_bias):
     x, w, b = _operands(case, seed, device, bias=with_bias, requires_grad=False)
     expected = conv2d_reference(x.numpy(), w.numpy(), b.numpy() if with_bias else None, **case.kwargs)
+    magnitude = conv2d_reference(abs(x.numpy()), abs(w.numpy()), abs(b.numpy()) if with_bias else None, **case.kwargs)
     y = F.conv2d(x, w, b, **case.kwargs)
     assert y.shape == expected.shape
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert_sums_close(y.numpy(), expected, magnitude, w[0].numel() + 1, np.float64)
 
 
 @pytest.mark.op_conv_transpose2d
@@ -121,9 +122,10 @@ def test_conv2d_matches_naive_loops(device, case, seed, with_bias):
 def test_conv_transpose2d_matches_naive_loops(device, case, seed):
     x, w, b = _operands(case, seed, device, requires_grad=False)
     expected = conv_transpose2d_reference(x.numpy(), w.numpy(), b.numpy(), **case.kwargs)
+    magnitude = conv_transpose2d_reference(abs(x.numpy()), abs(w.numpy()), abs(b.numpy()), **case.kwargs)
     y = F.conv_transpose2d(x, w, b, **case.kwargs)
     assert y.shape == expected.shape
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert_sums_close(y.numpy(), expected, magnitude, w[:, 0].numel() + 1, np.float64)
 
 
 @pytest.mark.op_conv2d
@@ -211,7 +213,9 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(device, case, seed):
     assert transposed_y.shape == x.shape
     lhs = float((conv_x * y).sum().item())
     rhs = float((x * transposed_y).sum().item())
-    assert lhs == pytest.approx(rhs, rel=1e-12, abs=1e-12)
+    # both are the sum over every (window, weight) pair of x * w * y: bound them as one sum
+    magnitude = float((F.conv2d(abs(x), abs(w), **case.kwargs) * abs(y)).sum().item())
+    assert_sums_close(lhs, rhs, magnitude, w[0].numel() + y.numel(), np.float64)
 
 
 # -- first derivatives -----------------------------------------------------------------------------------
@@ -246,7 +250,9 @@ def test_conv2d_grad_w_values_and_gradcheck(device, case, seed):
     out_shape = F.conv2d(x, w, **case.kwargs).shape
     gy = leaf(random_array(out_shape, seed + 4), device)
     expected = weight_gradient_reference(x.numpy(), gy.numpy(), case.weight_shape[2:], **case.kwargs)
-    np.testing.assert_allclose(Conv2dGradW(*_grad_w_args(case))(x, gy).numpy(), expected, rtol=1e-12, atol=1e-12)
+    magnitude = weight_gradient_reference(abs(x.numpy()), abs(gy.numpy()), case.weight_shape[2:], **case.kwargs)
+    got = Conv2dGradW(*_grad_w_args(case))(x, gy).numpy()
+    assert_sums_close(got, expected, magnitude, gy[:, 0].numel(), np.float64)
     minigan.gradcheck(lambda a, b: Conv2dGradW(*_grad_w_args(case))(a, b), (x, gy))
 
 
@@ -459,12 +465,16 @@ def test_reused_scratch_buffers_give_right_values_call_after_call():
         y, gx, gw, upstream = _conv_and_grads(x, w, stride, seed=30 + i % len(operands))
         if first is None:
             first = (y, gx, gw)
-        tol = 1e-4 if x.dtype == np.float32 else 1e-10
         x64, w64, up64 = x.astype(np.float64), w.astype(np.float64), upstream.astype(np.float64)
-        np.testing.assert_allclose(y, conv2d_reference(x64, w64, None, stride, 1, 1), rtol=tol, atol=tol)
         extra = x.shape[2] - expected_conv_transpose_side(y.shape[2], w.shape[2], stride, 1, 0, 1)
-        np.testing.assert_allclose(gx, conv_transpose2d_reference(up64, w64, None, stride, 1, extra, 1), rtol=tol, atol=tol)
-        np.testing.assert_allclose(gw, weight_gradient_reference(x64, up64, w.shape[2:], pair(stride), pair(1), pair(1)), rtol=tol, atol=tol)
+        references = {  # name: (the float64 loops, their number of terms)
+            "y": (lambda a, b, c: conv2d_reference(a, b, None, stride, 1, 1), w[0].size),
+            "dx": (lambda a, b, c: conv_transpose2d_reference(c, b, None, stride, 1, extra, 1), w[:, 0].size),
+            "dW": (lambda a, b, c: weight_gradient_reference(a, c, w.shape[2:], pair(stride), pair(1), pair(1)),
+                   y[:, 0].size)}
+        for (name, (reference, terms)), got in zip(references.items(), (y, gx, gw)):
+            assert_sums_close(got, reference(x64, w64, up64), reference(abs(x64), abs(w64), abs(up64)), terms,
+                              x.dtype, err_msg=f"case {i % len(operands)}: {name}")
     for a, b in zip(first, (y, gx, gw)):
         np.testing.assert_array_equal(a, b)
 

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 import minigan
 from minigan import classifier, metrics
 
+from helpers import gamma
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -30,12 +32,67 @@ def rotation(rng, dim):
 
 
 def reference_trace_sqrt(s1, s2):
-    """Tr((S1 S2)^(1/2)) the textbook way: the eigenvalues of the non-symmetric product S1 S2
-    are real and >= 0 (it is similar to a PSD matrix), and the trace of the principal square
-    root is the sum of their square roots."""
-    eigenvalues = np.linalg.eigvals(s1 @ s2)
-    assert np.max(np.abs(eigenvalues.imag)) < 1e-8 * np.max(np.abs(eigenvalues))
-    return np.sum(np.sqrt(np.clip(eigenvalues.real, 0, None)))
+    """Tr((S1 S2)^(1/2)) by another route than minigan's: with S2 = L L^T (Cholesky; S2 must be
+    positive definite), S1 S2 is similar to the symmetric PSD matrix L^T S1 L, so its eigenvalues
+    are real and >= 0, and the trace of the principal square root is the sum of their square
+    roots. (The textbook route, the eigenvalues of the non-symmetric S1 S2, errs by the condition
+    of its eigenvectors times the rounding: no bound from the float type alone.)"""
+    lower = np.linalg.cholesky(s2)
+    eigenvalues = np.linalg.eigvalsh(lower.T @ s1 @ lower)
+    return np.sum(np.sqrt(np.clip(eigenvalues, 0, None)))
+
+
+# -- tolerances from the float type and the size of the problem ----------------------------------
+def backward_error(matrix):
+    """What a backward-stable float64 eigen- or singular-value solver (LAPACK's) may perturb a
+    symmetric (n, n) matrix by, in the 2-norm: gamma_n ||A||_2 (Higham, ch. 3 and 19)."""
+    return gamma(len(matrix), np.float64) * np.linalg.norm(matrix, 2)
+
+
+def sqrt_error(delta, smallest_eigenvalue):
+    """How far the square root of a PSD matrix (or of an eigenvalue) moves when the matrix moves
+    by delta in the 2-norm: at most sqrt(delta), and at most delta / sqrt(lambda_min) when the
+    smallest eigenvalue is away from 0 (||A^1/2 - B^1/2|| <= ||A - B||^1/2, and <= ||A - B||
+    / (lambda_min(A)^1/2 + lambda_min(B)^1/2)). Near-singular matrices lose half their digits."""
+    if smallest_eigenvalue <= delta:
+        return np.sqrt(delta)
+    return min(np.sqrt(delta), delta / np.sqrt(smallest_eigenvalue))
+
+
+def frechet_tolerance(mu1, s1, mu2, s2):
+    """The most a correct float64 frechet_distance may be off: the symmetric square roots of S1
+    and S2 (from their eigendecompositions) each err by sqrt_error of their backward error, each
+    of the n singular values of S1^1/2 S2^1/2 by the norm of the resulting perturbation plus its
+    own backward error, and the traces and the squared mean difference by gamma_n."""
+    n = len(mu1)
+    errors, norms = [], []
+    for s in (s1, s2):
+        eigenvalues = np.linalg.eigvalsh(s)
+        errors.append(sqrt_error(backward_error(s), max(eigenvalues[0], 0.0)))
+        norms.append(np.sqrt(max(eigenvalues[-1], 0.0)))
+    product = errors[0] * norms[1] + norms[0] * errors[1] + errors[0] * errors[1]
+    singular_values = n * (product + gamma(n, np.float64) * (norms[0] + errors[0]) * (norms[1] + errors[1]))
+    diff = np.asarray(mu1) - np.asarray(mu2)
+    sums = gamma(n, np.float64) * (diff @ diff + np.trace(s1) + np.trace(s2))
+    return 2 * singular_values + sums
+
+
+def reference_tolerance(s1, s2):
+    """The most :func:`reference_trace_sqrt` may be off: the eigenvalues of L^T S1 L err by its
+    backward error (and forming it by gamma_n), each square root by :func:`sqrt_error`."""
+    lower = np.linalg.cholesky(s2)
+    m = lower.T @ s1 @ lower
+    delta = backward_error(m) + 2 * gamma(len(m), np.float64) * np.linalg.norm(s1, 2) * np.linalg.norm(s2, 2)
+    return sum(sqrt_error(delta, max(w, 0.0)) for w in np.linalg.eigvalsh(m))
+
+
+def test_the_tolerances_are_tight_for_well_conditioned_and_loose_for_singular():
+    """The bounds above: ~1e-14 of the scale for well-conditioned covariances, about the
+    square root of the rounding (1e-7 of the scale) for singular ones."""
+    rng = np.random.default_rng(10)
+    mu, full, singular = np.zeros(8), np.eye(8) + random_psd(rng, 8) / 8, random_psd(rng, 8, 3)
+    assert frechet_tolerance(mu, full, mu, full) < 1e-12 * np.trace(full)
+    assert 1e-9 * np.trace(singular) < frechet_tolerance(mu, singular, mu, full) < 1e-5 * np.trace(singular)
 
 
 # -- the Frechet distance: closed forms ----------------------------------------------------------
@@ -43,29 +100,34 @@ def reference_trace_sqrt(s1, s2):
 def test_identical_distributions_are_at_distance_zero(rank):
     rng = np.random.default_rng(0)
     mu, sigma = rng.normal(size=6), random_psd(rng, 6, rank)
-    assert abs(metrics.frechet_distance(mu, sigma, mu, sigma)) < 1e-12 * np.trace(sigma)
+    assert abs(metrics.frechet_distance(mu, sigma, mu, sigma)) <= frechet_tolerance(mu, sigma, mu, sigma)
 
 
 def test_ill_conditioned_identical_covariances_stay_at_zero():
+    """Identical inputs cancel exactly but for the rounding of one singular value
+    decomposition and of the traces: 2 n gamma_n ||S||, however ill-conditioned S is."""
     rng = np.random.default_rng(1)
     q = rotation(rng, 20)
     sigma = (q * np.logspace(0, -14, 20)) @ q.T  # condition number 1e14
-    assert abs(metrics.frechet_distance(np.zeros(20), sigma, np.zeros(20), sigma)) < 1e-13
+    bound = 2 * 20 * gamma(20, np.float64) * np.linalg.norm(sigma, 2)
+    assert abs(metrics.frechet_distance(np.zeros(20), sigma, np.zeros(20), sigma)) < bound
 
 
 def test_a_pure_mean_shift_costs_its_squared_length():
     rng = np.random.default_rng(2)
     mu1, mu2, sigma = rng.normal(size=5), rng.normal(size=5), random_psd(rng, 5)
     expected = np.sum((mu1 - mu2) ** 2)
-    assert metrics.frechet_distance(mu1, sigma, mu2, sigma) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert metrics.frechet_distance(mu1, sigma, mu2, sigma) == pytest.approx(
+        expected, rel=0, abs=frechet_tolerance(mu1, sigma, mu2, sigma))
 
 
 def test_diagonal_covariances():
     a, b = np.array([4.0, 1.0, 0.25, 0.0]), np.array([1.0, 9.0, 0.25, 2.0])
     mu1, mu2 = np.array([1.0, 0.0, -1.0, 2.0]), np.array([0.0, 0.0, 1.0, 2.0])
     expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)  # 5 + 1 + 4 + 0 + 2
-    assert expected == pytest.approx(12.0)
-    assert metrics.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
+    assert expected == 12.0
+    assert metrics.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(
+        expected, rel=0, abs=frechet_tolerance(mu1, np.diag(a), mu2, np.diag(b)))
 
 
 def test_commuting_covariances_behave_like_diagonal_ones():
@@ -73,7 +135,9 @@ def test_commuting_covariances_behave_like_diagonal_ones():
     q, a, b = rotation(rng, 5), rng.uniform(0, 3, 5), rng.uniform(0, 3, 5)
     s1, s2 = (q * a) @ q.T, (q * b) @ q.T  # same eigenvectors, so S1 S2 = S2 S1
     expected = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert metrics.frechet_distance(np.zeros(5), s1, np.zeros(5), s2) == pytest.approx(expected, rel=1e-9)
+    # forming S1 and S2 from q rounds too: the tolerance is that of the matrices as stored
+    assert metrics.frechet_distance(np.zeros(5), s1, np.zeros(5), s2) == pytest.approx(
+        expected, rel=0, abs=frechet_tolerance(np.zeros(5), s1, np.zeros(5), s2))
 
 
 @pytest.mark.parametrize("c", [0.0, 0.5, 1.0, 3.0])
@@ -81,8 +145,9 @@ def test_scaled_covariance(c):
     rng = np.random.default_rng(4)
     sigma = random_psd(rng, 4)
     expected = (1 - c) ** 2 * np.trace(sigma)  # Tr(S + c^2 S - 2 c S)
-    assert metrics.frechet_distance(np.zeros(4), sigma, np.zeros(4), c * c * sigma) == pytest.approx(
-        expected, rel=1e-9, abs=1e-12 * np.trace(sigma))
+    zero = np.zeros(4)
+    assert metrics.frechet_distance(zero, sigma, zero, c * c * sigma) == pytest.approx(
+        expected, rel=0, abs=frechet_tolerance(zero, sigma, zero, c * c * sigma))
 
 
 def test_a_point_mass_is_at_its_squared_distance_plus_the_spread():
@@ -90,7 +155,7 @@ def test_a_point_mass_is_at_its_squared_distance_plus_the_spread():
     mu1, mu2, sigma = rng.normal(size=3), rng.normal(size=3), random_psd(rng, 3)
     expected = np.sum((mu1 - mu2) ** 2) + np.trace(sigma)
     distance = metrics.frechet_distance(mu1, np.zeros((3, 3)), mu2, sigma)
-    assert distance == pytest.approx(expected, rel=1e-12)
+    assert distance == pytest.approx(expected, rel=0, abs=frechet_tolerance(mu1, np.zeros((3, 3)), mu2, sigma))
 
 
 @pytest.mark.parametrize("rank", [None, 3])
@@ -99,7 +164,8 @@ def test_random_spd_matches_the_eigenvalues_of_the_product(rank):
     mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
     s1, s2 = random_psd(rng, 8, rank), random_psd(rng, 8, scale=0.5)
     expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * reference_trace_sqrt(s1, s2)
-    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+    tolerance = frechet_tolerance(mu1, s1, mu2, s2) + 2 * reference_tolerance(s1, s2)
+    assert metrics.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=0, abs=tolerance)
 
 
 @given(seed=st.integers(0, 2**32 - 1), dim=st.integers(1, 6), ranks=st.tuples(st.integers(0, 6), st.integers(0, 6)))
@@ -107,20 +173,23 @@ def test_a_squared_metric_symmetric_non_negative_with_the_triangle_inequality(se
     rng = np.random.default_rng(seed)
     points = [(rng.normal(size=dim), random_psd(rng, dim, min(r, dim))) for r in (*ranks, dim)]
     d = {(i, j): metrics.frechet_distance(*points[i], *points[j]) for i in range(3) for j in range(3)}
-    scale = 1e-9 * (1 + sum(np.trace(s) + m @ m for m, s in points))
+    tol = {(i, j): frechet_tolerance(*points[i], *points[j]) for i in range(3) for j in range(3)}
     for (i, j), value in d.items():
-        assert value == pytest.approx(d[j, i], abs=scale)
-        assert value >= np.sum((points[i][0] - points[j][0]) ** 2) - scale  # the trace term is >= 0
-    # sqrt(FD) is the 2-Wasserstein distance between the Gaussians, a metric
-    assert math.sqrt(max(d[0, 2], 0)) <= math.sqrt(max(d[0, 1], 0)) + math.sqrt(max(d[1, 2], 0)) + math.sqrt(scale)
+        assert value == pytest.approx(d[j, i], rel=0, abs=tol[i, j] + tol[j, i])
+        assert value >= np.sum((points[i][0] - points[j][0]) ** 2) - tol[i, j]  # the trace term is >= 0
+    # sqrt(FD) is the 2-Wasserstein distance between the Gaussians, a metric; |sqrt(a) - sqrt(b)|
+    # <= sqrt(|a - b|), so each side's square root may be off by the square root of its tolerance
+    root = {key: math.sqrt(max(value, 0)) for key, value in d.items()}
+    slack = sum(math.sqrt(tol[key]) for key in ((0, 2), (0, 1), (1, 2)))
+    assert root[0, 2] <= root[0, 1] + root[1, 2] + slack
 
 
 def test_tensors_on_any_device_are_accepted(device):
     rng = np.random.default_rng(7)
     mu, s1, s2 = rng.normal(size=3), random_psd(rng, 3), random_psd(rng, 3)
     on_device = [minigan.tensor(a, device=device) for a in (mu, s1, 0 * mu, s2)]
-    assert metrics.frechet_distance(*on_device) == pytest.approx(
-        metrics.frechet_distance(mu, s1, 0 * mu, s2), rel=1e-12)
+    # the same float64 values reach the same NumPy/LAPACK calls: the same bits
+    assert metrics.frechet_distance(*on_device) == metrics.frechet_distance(mu, s1, 0 * mu, s2)
 
 
 # -- from features --------------------------------------------------------------------------------
