@@ -82,7 +82,7 @@ class Function:
 
     def _apply(self, *inputs):
         """Run forward on the arrays; record this Function in the graph if a gradient is wanted."""
-        arrays = [t.data for t in inputs]
+        arrays = [t.array for t in inputs]
         if len(arrays) > 1:
             backend.check_same_device(self.name, arrays)
         out = self.forward(*arrays)
@@ -92,7 +92,7 @@ class Function:
         self.parents = tuple(t._node() for t in inputs)
         self.needs_input_grad = tuple(t.requires_grad for t in inputs)
         self.out_shape, self.out_dtype = out.shape, out.dtype  # for minigan.viz
-        self.saved = {i: (inputs[i].data, self.parents[i]) for i in self.save_inputs}
+        self.saved = {i: (inputs[i].array, self.parents[i]) for i in self.save_inputs}
         if self.save_output:
             self.saved["out"] = out
         return Tensor(out, requires_grad=True, creator=self)
@@ -225,8 +225,8 @@ def _accumulate(leaf, g, fresh, create_graph):
     if leaf.grad is not None:
         leaf.grad = leaf.grad + g
         return
-    if not create_graph and (id(g) in fresh or g.data.base is not None):
-        g = Tensor(g.data.copy())
+    if not create_graph and (id(g) in fresh or g.array.base is not None):
+        g = Tensor(g.array.copy())
     fresh.add(id(g))
     leaf.grad = g
 
@@ -237,10 +237,10 @@ def _seed_gradient(output, grad):
         raise RuntimeError("backward: the output does not require grad (no input of the graph "
                            "has requires_grad=True, or it was computed under no_grad)")
     if grad is None:
-        if output.data.size != 1:
+        if output.array.size != 1:
             raise RuntimeError(f"backward: grad can be created implicitly only for a scalar output, "
                                f"got shape {output.shape}; pass grad= of the same shape")
-        return Tensor(backend.array_module(output.data).ones_like(output.data))
+        return Tensor(backend.array_module(output.array).ones_like(output.array))
     if not isinstance(grad, Tensor):
         raise TypeError(f"backward: grad must be a Tensor, got {type(grad).__name__}")
     if grad.shape != output.shape:

@@ -73,26 +73,26 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
 
 
 def _compare_input(i, x, g, loss_value, eps, atol, rtol):
-    grad = np.zeros(x.shape) if g is None else backend.to_numpy(g.data)
+    grad = np.zeros(x.shape) if g is None else backend.to_numpy(g.array)
     if grad.shape != x.shape:
         raise GradcheckError(f"gradcheck: gradient of input {i} has shape {grad.shape}, expected {x.shape}")
-    original = backend.to_numpy(x.data).copy()
+    original = backend.to_numpy(x.array).copy()
     host = original.copy()
     for index in np.ndindex(*x.shape):
         host[index] = original[index] + eps
-        x.data[...] = backend.to_device(host, x.device)
+        x.array[...] = backend.to_device(host, x.device)
         plus = loss_value()
         host[index] = original[index] - eps
-        x.data[...] = backend.to_device(host, x.device)
+        x.array[...] = backend.to_device(host, x.device)
         minus = loss_value()
         host[index] = original[index]
         numeric = (plus - minus) / (2 * eps)
         if not abs(grad[index] - numeric) <= atol + rtol * abs(numeric):
-            x.data[...] = backend.to_device(original, x.device)
+            x.array[...] = backend.to_device(original, x.device)
             raise GradcheckError(
                 f"gradcheck: input {i} (shape {x.shape}), element {index}: "
                 f"analytic {grad[index]:.8g} but numeric {numeric:.8g}")
-    x.data[...] = backend.to_device(original, x.device)
+    x.array[...] = backend.to_device(original, x.device)
 
 
 def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0) -> bool:

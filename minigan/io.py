@@ -59,7 +59,7 @@ def save(obj, path) -> None:
 def _encode(obj, parts: list, arrays: dict, open_containers: set):
     """The manifest node of ``obj``; its array leaves are added to ``arrays``."""
     if isinstance(obj, Tensor):
-        key = _add_array(arrays, parts, backend.to_numpy(obj.data), obj)
+        key = _add_array(arrays, parts, backend.to_numpy(obj.array), obj)
         return {"t": "tensor", "key": key, "requires_grad": bool(obj.requires_grad and obj.is_leaf),
                 "device": str(obj.device)}
     if isinstance(obj, np.ndarray):

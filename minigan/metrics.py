@@ -175,11 +175,11 @@ def _check_images(op: str, images, device) -> Tensor:
     if images.dtype.kind != "f":
         raise TypeError(f"{op}: expected float images in [-1, 1] (as generators and MNIST.get_batch give "
                         f"them), got dtype {images.dtype}; scale uint8 pixels with x / 127.5 - 1")
-    xp = backend.array_module(images.data)
-    low, high = backend.to_numpy(xp.stack([images.data.min(), images.data.max()]))  # one host copy
+    xp = backend.array_module(images.array)
+    low, high = backend.to_numpy(xp.stack([images.array.min(), images.array.max()]))  # one host copy
     if not (low >= -1 - RANGE_TOLERANCE and high <= 1 + RANGE_TOLERANCE):  # NaN fails this too
         raise ValueError(f"{op}: images must lie in [-1, 1] (background -1), got values from {low} to {high}")
-    return Tensor(backend.to_device(images.data, device)).astype(np.float32)
+    return Tensor(backend.to_device(images.array, device)).astype(np.float32)
 
 
 def classifier_outputs(classifier, images: Tensor, batch_size: int) -> tuple:

@@ -2,7 +2,7 @@
 
 An optimizer holds ``param_groups`` (lists of parameters, each group with its own
 hyper-parameters) and per-parameter ``state`` (moment estimates). ``step()`` reads each
-``param.grad`` and updates ``param.data`` in place with array operations on the parameter's
+``param.grad`` and updates ``param.array`` in place with array operations on the parameter's
 own device; it never writes into ``.grad`` (gradients may share memory) and skips parameters
 whose ``.grad`` is None. ``state_dict()`` gives plain dicts of numbers and Tensors, keyed by
 parameter index as in PyTorch, so a checkpoint resumes training exactly.
@@ -87,7 +87,7 @@ class Optimizer:
                     if p.grad is not None:
                         self._check_grad(p, index)
                         state = self.state.get(p, {})
-                        self._update(p, p.grad.data, state, group)
+                        self._update(p, p.grad.array, state, group)
                         if state:  # plain SGD keeps none
                             self.state[p] = state
         return loss
@@ -162,7 +162,7 @@ def _copy_to(value, p: Tensor):
     """A state value for ``p``: arrays and Tensors copied onto p's device (floating ones in p's
     dtype); numbers as they are."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if not backend.is_array(value):
         return value
     array = backend.to_device(value, p.device)
@@ -193,7 +193,7 @@ class SGD(Optimizer):
         ### BEGIN SOLUTION sgd
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         if wd != 0:
-            grad = grad + wd * p.data  # a new array: .grad is never written
+            grad = grad + wd * p.array  # a new array: .grad is never written
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -202,7 +202,7 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= lr * grad
+        p.array -= lr * grad
         ### END SOLUTION
 
 
@@ -228,20 +228,20 @@ class Adam(Optimizer):
         ### BEGIN SOLUTION adam
         (beta1, beta2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
         if not state:
-            state.update(step=0, exp_avg=_zeros_like(p.data), exp_avg_sq=_zeros_like(p.data))
+            state.update(step=0, exp_avg=_zeros_like(p.array), exp_avg_sq=_zeros_like(p.array))
         if wd != 0:
-            grad = grad + wd * p.data
+            grad = grad + wd * p.array
         state["step"] += 1
         m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-        if cuda_kernels.uses_kernels(p.data):  # on a GPU: the lines below as one kernel
-            cuda_kernels.adam(p.data, grad, m, v, beta1, beta2, lr / (1 - beta1 ** t), math.sqrt(1 - beta2 ** t), eps)
+        if cuda_kernels.uses_kernels(p.array):  # on a GPU: the lines below as one kernel
+            cuda_kernels.adam(p.array, grad, m, v, beta1, beta2, lr / (1 - beta1 ** t), math.sqrt(1 - beta2 ** t), eps)
             return
         m += (1 - beta1) * (grad - m)  # = beta1 m + (1 - beta1) g, as torch's lerp computes it
         v *= beta2
         v += (1 - beta2) * grad * grad
         step_size = lr / (1 - beta1 ** t)
         denom = backend.array_module(v).sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
-        p.data -= step_size * (m / denom)
+        p.array -= step_size * (m / denom)
         ### END SOLUTION
 
 
@@ -263,21 +263,21 @@ class RMSprop(Optimizer):
         ### BEGIN SOLUTION rmsprop
         lr, alpha, eps, wd, momentum = (group[k] for k in ("lr", "alpha", "eps", "weight_decay", "momentum"))
         if not state:
-            state.update(step=0, square_avg=_zeros_like(p.data))
+            state.update(step=0, square_avg=_zeros_like(p.array))
             if momentum > 0:
-                state["momentum_buffer"] = _zeros_like(p.data)
+                state["momentum_buffer"] = _zeros_like(p.array)
         if wd != 0:
-            grad = grad + wd * p.data
+            grad = grad + wd * p.array
         state["step"] += 1
         v = state["square_avg"]
         v *= alpha
         v += (1 - alpha) * grad * grad
         avg = backend.array_module(v).sqrt(v) + eps
         if momentum > 0:
-            buf = state.setdefault("momentum_buffer", _zeros_like(p.data))
+            buf = state.setdefault("momentum_buffer", _zeros_like(p.array))
             buf *= momentum
             buf += grad / avg
-            p.data -= lr * buf
+            p.array -= lr * buf
         else:
-            p.data -= lr * (grad / avg)
+            p.array -= lr * (grad / avg)
         ### END SOLUTION

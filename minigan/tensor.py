@@ -1,7 +1,7 @@
 """Tensor: an array, where it lives, and how it was made; plus the functions that create one.
 
-A Tensor wraps a NumPy or CuPy array (``.data``). If ``requires_grad`` is True it is part of
-the graph: a *leaf* when the user made it (its gradient lands in ``.grad``), otherwise the
+A Tensor wraps a NumPy or CuPy array (``.array``; ``.data`` is PyTorch's: the same values as
+a Tensor cut from the graph). If ``requires_grad`` is True it is part of the graph: a *leaf* when the user made it (its gradient lands in ``.grad``), otherwise the
 output of the :class:`~minigan.autograd.Function` stored in ``.creator``. Its operators and
 methods are thin calls into :mod:`minigan.functional`, where every op lives.
 """
@@ -19,18 +19,18 @@ DEFAULT_DTYPE = np.dtype(np.float32)
 class Tensor:
     """An n-dimensional array with an optional gradient (float32 by default)."""
 
-    __slots__ = ("data", "grad", "requires_grad", "creator", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "creator", "__weakref__")
     __array_ufunc__ = None  # numpy must not swallow tensors: ``array * tensor`` -> Tensor.__rmul__
 
-    def __init__(self, data, requires_grad=False, creator=None):
-        if isinstance(data, np.generic):
-            data = np.asarray(data)
-        self.data = data
+    def __init__(self, array, requires_grad=False, creator=None):
+        if isinstance(array, np.generic):
+            array = np.asarray(array)
+        self.array = array  # the NumPy / CuPy / sim array that holds the values
         self.grad = None
         self.creator = creator
         self.requires_grad = requires_grad
-        if requires_grad and creator is None and data.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {data.dtype}")
+        if requires_grad and creator is None and array.dtype.kind != "f":
+            raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
 
     def _node(self):
         """This tensor's place in the graph: its creator, itself if a leaf, or None."""
@@ -41,19 +41,19 @@ class Tensor:
     # -- facts ------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> backend.Device:
-        return backend.device_of(self.data)
+        return backend.device_of(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -61,7 +61,7 @@ class Tensor:
 
     def numel(self) -> int:
         """Number of elements."""
-        return self.data.size
+        return self.array.size
 
     def __len__(self):
         if self.ndim == 0:
@@ -69,7 +69,7 @@ class Tensor:
         return self.shape[0]
 
     def __repr__(self):
-        body = np.array2string(backend.to_numpy(self.data), separator=", ", precision=4,
+        body = np.array2string(backend.to_numpy(self.array), separator=", ", precision=4,
                                threshold=50, prefix="tensor(")
         extras = [f"shape={self.shape}", f"dtype={self.dtype}"]
         if self.device != backend.CPU:
@@ -83,7 +83,22 @@ class Tensor:
     # -- leaving the graph or the device ---------------------------------------------------
     def detach(self) -> "Tensor":
         """The same data, cut from the graph."""
-        return Tensor(self.data)
+        return Tensor(self.array)
+
+    @property
+    def data(self) -> "Tensor":
+        """PyTorch's ``.data``: a Tensor sharing this one's memory, cut from the graph (writes
+        through it change this tensor). minigan's own code reads the raw array, ``.array``."""
+        return Tensor(self.array)
+
+    @data.setter
+    def data(self, value: "Tensor") -> None:
+        """``t.data = other`` makes ``t`` hold ``other``'s values (its array, not a copy), as in
+        PyTorch; the graph and ``requires_grad`` stay as they were."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__} (to set the raw array, "
+                            "assign to .array)")
+        self.array = value.array
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Make this leaf tensor record gradients (in place); returns self."""
@@ -96,13 +111,13 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The values as a NumPy array (a device-to-host copy when not on the CPU)."""
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self.array)
 
     def item(self):
         """The single value of a one-element tensor as a Python number (a host copy on GPUs)."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def __float__(self):
         return float(self.item())
@@ -167,8 +182,8 @@ class Tensor:
     def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
     def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
-    def argmax(self, axis=None): return Tensor(self.data.argmax(axis=axis))
-    def argmin(self, axis=None): return Tensor(self.data.argmin(axis=axis))
+    def argmax(self, axis=None): return Tensor(self.array.argmax(axis=axis))
+    def argmin(self, axis=None): return Tensor(self.array.argmin(axis=axis))
 
     def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, axis0, axis1): return F.transpose(self, axis0, axis1)
@@ -205,7 +220,7 @@ def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
     dtype (and device) unless ``dtype`` (or ``device``) says otherwise.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if backend.is_array(data):
         device = backend.Device(device or backend.device_of(data))
         array = backend.to_device(data, device).astype(dtype or data.dtype, copy=True)

@@ -138,7 +138,7 @@ def test_intermediate_arrays_not_needed_by_backward_are_not_kept():
     """An add saves nothing, so its inputs' arrays die with their tensors."""
     x = minigan.tensor(np.ones(10), requires_grad=True)
     h = x * 2.0
-    ref = weakref.ref(h.data)
+    ref = weakref.ref(h.array)
     y = (h + 1.0).sum()
     del h
     gc.collect()
@@ -211,8 +211,8 @@ def test_leaf_grads_do_not_share_memory():
     a = minigan.tensor([1.0, 2.0], requires_grad=True)
     b = minigan.tensor([3.0, 4.0], requires_grad=True)
     (a + b).sum().backward()
-    a.grad.data[0] = 100.0
-    assert b.grad.data[0] == 1.0
+    a.grad.array[0] = 100.0
+    assert b.grad.array[0] == 1.0
 
 
 def test_backward_on_tensor_without_grad_raises():

@@ -196,7 +196,7 @@ def test_a_skeleton_scores_zero_on_its_tasks_and_full_marks_on_another(skeleton,
 def test_a_wrong_backward_is_caught_by_the_gradient_checks(reference_copy, tmp_path):
     # relu's backward passes the gradient through unmasked: right for x > 0, wrong below
     copy = _edited_copy(reference_copy, tmp_path, "minigan/functional/activation.py",
-                        "return gy * Tensor(self.saved_output().data > 0)", "return gy")
+                        "return gy * Tensor(self.saved_output().array > 0)", "return gy")
     report = grade(copy, ops=["relu"], keyword="relu_gradcheck or relu_derivative_at_zero", **FAST)
     relu = report.by_task()["relu"]
     assert relu.score == 0 and len(relu.counted) == 4

@@ -87,11 +87,11 @@ def test_gradient_penalty_backprops_into_the_critic_weights():
     """The penalty's gradient w.r.t. the weights needs double backward through conv layers."""
     critic = _tiny_critic()
     for p in critic.parameters():
-        p.data = p.data.astype(np.float64)
+        p.array = p.array.astype(np.float64)
     real = minigan.randn(3, 1, 4, 4, dtype="float64")
     fake = minigan.randn(3, 1, 4, 4, dtype="float64")
     params = list(critic.parameters())
-    originals = [minigan.tensor(p.data, requires_grad=True) for p in params]
+    originals = [minigan.tensor(p.array, requires_grad=True) for p in params]
 
     def as_function_of(*weights):
         # rebuild the critic's forward with the given weight tensors (differentiable)
@@ -118,11 +118,11 @@ def _tiny_gan(loss="non-saturating", n_critic=1, seed=0):
 
 
 def _snapshot(module):
-    return [p.data.copy() for p in module.parameters()]
+    return [p.array.copy() for p in module.parameters()]
 
 
 def _changed(before, module):
-    return [not np.array_equal(b, p.data) for b, p in zip(before, module.parameters())]
+    return [not np.array_equal(b, p.array) for b, p in zip(before, module.parameters())]
 
 
 def test_discriminator_step_leaves_the_generator_alone():
@@ -154,7 +154,7 @@ def test_wasserstein_clips_critic_weights():
     trainer = _tiny_gan("wasserstein")
     trainer.discriminator_step(minigan.randn(8, 1, 4, 4))
     for p in trainer.D.parameters():
-        assert np.abs(p.data).max() <= 0.01 + 1e-12
+        assert np.abs(p.array).max() <= 0.01 + 1e-12
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))

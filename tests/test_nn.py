@@ -53,7 +53,7 @@ def test_attributes_register_parameters_buffers_and_children():
 def test_parameter_is_a_leaf_that_shares_its_tensors_memory():
     t = minigan.tensor([1.0, 2.0])
     p = nn.Parameter(t)
-    assert p.requires_grad and p.is_leaf and p.data is t.data
+    assert p.requires_grad and p.is_leaf and p.array is t.array
     assert repr(p).startswith("Parameter containing:\ntensor(")
     with pytest.raises(TypeError, match="floating-point"):
         nn.Parameter(minigan.tensor([1, 2]))
@@ -252,7 +252,7 @@ def test_state_dict_values_are_detached_but_share_memory():
     model = nn.Linear(2, 2)
     state = model.state_dict()
     assert not isinstance(state["weight"], nn.Parameter) and not state["weight"].requires_grad
-    assert state["weight"].data is model.weight.data
+    assert state["weight"].array is model.weight.array
     assert model.state_dict(keep_vars=True)["weight"] is model.weight
 
 
@@ -276,7 +276,7 @@ def test_state_dict_round_trip_gives_identical_outputs():
         np.testing.assert_array_equal(fresh.state_dict()[k].numpy(), v.numpy())
     model.eval(), fresh.eval()
     np.testing.assert_array_equal(fresh(x).numpy(), model(x).numpy())
-    assert fresh.state_dict()["1.weight"].data is not model.state_dict()["1.weight"].data  # copied
+    assert fresh.state_dict()["1.weight"].array is not model.state_dict()["1.weight"].array  # copied
 
 
 def test_load_state_dict_accepts_arrays_casts_dtype_and_crosses_devices():
@@ -614,15 +614,15 @@ def test_layers_can_be_built_on_a_device_and_dtype():
 # -- init functions ----------------------------------------------------------------------------------
 def test_init_fills_in_place_and_returns_the_tensor():
     t = minigan.zeros(50, 40)
-    array = t.data
+    array = t.array
     for fill in (init.normal_, init.uniform_, init.zeros_, init.ones_, init.xavier_uniform_, init.xavier_normal_,
                  init.kaiming_uniform_, init.kaiming_normal_):
-        assert fill(t) is t and t.data is array
+        assert fill(t) is t and t.array is array
     assert init.constant_(t, 0.5) is t
     np.testing.assert_array_equal(t.numpy(), 0.5)
     init.zeros_(t)
     np.testing.assert_array_equal(t.numpy(), 0)
-    init.ones_(t.data)  # a raw array works too (e.g. layer.weight.data)
+    init.ones_(t.array)  # a raw array works too (e.g. layer.weight.array)
     np.testing.assert_array_equal(t.numpy(), 1)
 
 

@@ -301,7 +301,7 @@ def test_load_state_dict_moves_state_to_the_parameters_device():
     exp_avg = sim_opt.state[sim_model[0].weight]["exp_avg"]
     assert minigan.backend.device_of(exp_avg) == "sim"
     np.testing.assert_array_equal(exp_avg.get(), opt.state[cpu_model[0].weight]["exp_avg"])
-    assert opt.state[cpu_model[0].weight]["exp_avg"] is not sim_opt.state_dict()["state"][0]["exp_avg"].data
+    assert opt.state[cpu_model[0].weight]["exp_avg"] is not sim_opt.state_dict()["state"][0]["exp_avg"].array
 
 
 def test_load_state_dict_refuses_a_different_layout():

@@ -348,10 +348,10 @@ def test_reshape_gives_its_gradient_in_the_layout_of_its_input(device, order):
     ops before it read their gradient in the layout they wrote (no slow mixed-layout pass)."""
     values, upstream = random_array((3, 4, 2, 5), seed=1), random_array((3, 40), seed=2)
     x = _laid_out(values, order, device)
-    assert memory_order(x.data) == order
+    assert memory_order(x.array) == order
     (gx,) = minigan.grad((F.reshape(x, (3, 40)) * minigan.tensor(upstream, device=device)).sum(), x)
     assert_matches(gx, upstream.reshape(3, 4, 2, 5))
-    assert memory_order(gx.data) == order
+    assert memory_order(gx.array) == order
 
 
 def test_reshape_of_a_batch_last_array_has_right_second_derivatives(device):

@@ -64,7 +64,7 @@ def test_from_numpy_shares_memory():
     a = np.zeros(3)
     t = minigan.from_numpy(a)
     a[0] = 5
-    assert t.data[0] == 5
+    assert t.array[0] == 5
 
 
 def test_manual_seed_repeats_random_numbers():
@@ -142,3 +142,19 @@ class TestSimIsStrict:
         a = sim.ones(3) * 2.0 + np.float32(1)
         assert isinstance(a, sim.ndarray)
         assert a.get().tolist() == [3.0, 3.0, 3.0]
+
+
+def test_data_is_pytorchs_a_tensor_sharing_memory_cut_from_the_graph():
+    w = minigan.tensor([1.0, 2.0], requires_grad=True)
+    view = w.data
+    assert isinstance(view, minigan.Tensor) and not view.requires_grad and view.creator is None
+    view.array[0] = 5.0  # writes through: the same memory
+    assert w.array[0] == 5.0 and view.array is w.array
+    y = (w * w.data).sum()  # .data is a constant to backprop
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [5.0, 2.0])
+    w.data = minigan.tensor([7.0, 8.0])  # assignment takes the other tensor's values
+    np.testing.assert_array_equal(w.numpy(), [7.0, 8.0])
+    assert w.requires_grad and w.is_leaf
+    with pytest.raises(TypeError, match="data: expected a Tensor, got ndarray"):
+        w.data = np.zeros(2)

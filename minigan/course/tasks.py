@@ -84,7 +84,7 @@ TASKS = (
          "backward: dl/dp = (p - t) / (p (1 - p)) with the denominator kept >= 1e-12; no gradient for t."),
     # -- optimizers ---------------------------------------------------------------------------------
     Task("sgd", "SGD with momentum, dampening, Nesterov and weight decay", (_O,),
-         "Update p.data in place; never write into grad (it may share memory). Keep state in `state`."),
+         "Update p.array in place; never write into grad (it may share memory). Keep state in `state`."),
     Task("adam", "Adam with PyTorch's bias corrections and weight decay", (_O,),
          "state holds step, exp_avg and exp_avg_sq (the names state_dict() saves)."),
     Task("rmsprop", "RMSprop with momentum and weight decay", (_O,),

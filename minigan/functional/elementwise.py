@@ -43,9 +43,9 @@ def operands(op: str, a, b):
         raise TypeError(f"{op}: dtypes differ, {a.dtype} and {b.dtype}; cast one with .astype()")
     check_broadcast(op, a.shape, b.shape)
     if fa and b.dtype.kind in "iu":
-        b = Tensor(b.data.astype(a.dtype))
+        b = Tensor(b.array.astype(a.dtype))
     elif fb and a.dtype.kind in "iu":
-        a = Tensor(a.data.astype(b.dtype))
+        a = Tensor(a.array.astype(b.dtype))
     return a, b
 
 
@@ -66,7 +66,7 @@ def _dtype_for(t: Tensor, number):
 
 
 def _as_float_if(t: Tensor, number) -> Tensor:
-    return Tensor(t.data.astype(DEFAULT_DTYPE)) if isinstance(number, float) and t.dtype.kind != "f" else t
+    return Tensor(t.array.astype(DEFAULT_DTYPE)) if isinstance(number, float) and t.dtype.kind != "f" else t
 
 
 def _unary_check(op: str, x) -> None:
@@ -374,15 +374,15 @@ def where(condition, a, b) -> Tensor:
                         f"{getattr(condition, 'dtype', type(condition).__name__)}")
     a, b = operands("where", a, b)
     check_broadcast("where", condition.shape, a.shape, b.shape)
-    backend.check_same_device("where", [condition.data, a.data, b.data])
-    return Where(condition.data)(a, b)
+    backend.check_same_device("where", [condition.array, a.array, b.array])
+    return Where(condition.array)(a, b)
 
 
 def compare(op: str, a, b) -> Tensor:
     """Elementwise comparison ``lt le gt ge eq ne``: a bool tensor outside the graph."""
     a, b = operands(op, a, b)
-    backend.check_same_device(op, [a.data, b.data])
-    return Tensor(getattr(operator, op)(a.data, b.data))
+    backend.check_same_device(op, [a.array, b.array])
+    return Tensor(getattr(operator, op)(a.array, b.array))
 
 
 # -- conversions ---------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ def astype(x: Tensor, dtype) -> Tensor:
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":
-        return Tensor(x.data.astype(dtype))
+        return Tensor(x.array.astype(dtype))
     return Cast(dtype)(x)
 
 

@@ -79,10 +79,10 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
         raise ValueError(f"{op}: expected logits (N, C) and labels (N,), got {input.shape} and {target.shape}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: labels must be integers, got {target.dtype}")
-    backend.check_same_device(op, [input.data, target.data])
-    if target.numel() and not (0 <= int(target.data.min()) and int(target.data.max()) < input.shape[1]):
+    backend.check_same_device(op, [input.array, target.array])
+    if target.numel() and not (0 <= int(target.array.min()) and int(target.array.max()) < input.shape[1]):
         raise ValueError(f"{op}: labels must lie in [0, {input.shape[1]}), got "
-                         f"{int(target.data.min())}..{int(target.data.max())}")
-    rows = backend.array_module(target.data).arange(input.shape[0])
+                         f"{int(target.array.min())}..{int(target.array.max())}")
+    rows = backend.array_module(target.array).arange(input.shape[0])
     picked = log_softmax(input, axis=1)[Tensor(rows), target]
     return _reduce(op, -picked, reduction)

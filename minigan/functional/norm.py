@@ -62,7 +62,7 @@ class BatchNorm(Function):
         if autograd.is_grad_enabled():  # create_graph: differentiate the definition, so that
             return self._differentiable_backward(gy)  # second derivatives are exact too
         ### BEGIN SOLUTION batch_norm
-        weight, xhat, gy = self.saved_input(1).data, self.xhat, gy.data
+        weight, xhat, gy = self.saved_input(1).array, self.xhat, gy.array
         n = xhat.size // xhat.shape[1]
         g_bias = gy.sum(axis=self.axes)
         g_weight = _channel_dot(gy, xhat)  # sum(dy * xhat) per channel
@@ -134,11 +134,11 @@ def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, tra
 def _update_running(running_mean, running_var, mu, var, count, momentum):
     """running <- (1 - momentum) running + momentum batch, in place, outside the graph."""
     if running_mean is not None:
-        running_mean.data *= 1 - momentum
-        running_mean.data += momentum * mu.reshape(-1)
+        running_mean.array *= 1 - momentum
+        running_mean.array += momentum * mu.reshape(-1)
     if running_var is not None:
-        running_var.data *= 1 - momentum
-        running_var.data += (momentum * count / (count - 1)) * var.reshape(-1)
+        running_var.array *= 1 - momentum
+        running_var.array += (momentum * count / (count - 1)) * var.reshape(-1)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:

@@ -266,7 +266,7 @@ class ScatterAdd(Function):
 def _device_index(x: Tensor, item):
     """One index element, with Tensors, lists and NumPy arrays moved to ``x``'s device."""
     if isinstance(item, Tensor):
-        item = item.data
+        item = item.array
     elif isinstance(item, (list, np.ndarray)):
         item = backend.to_device(np.asarray(item), x.device)
     elif not isinstance(item, (numbers.Integral, slice)) and item is not None and item is not Ellipsis:

@@ -13,12 +13,12 @@ def truncated_normal(n: int, dim: int, tau: float, device="cpu", max_rounds: int
     if not tau > 0:
         raise ValueError(f"truncated_normal: tau must be > 0, got {tau}")
     xp = backend.Device(device).xp
-    z = randn(n, dim, device=device).data
+    z = randn(n, dim, device=device).array
     for _ in range(max_rounds):
         outside = xp.abs(z) > tau
         if not bool(outside.any()):  # one device-to-host read per round
             return Tensor(z)
-        z = xp.where(outside, randn(n, dim, device=device).data, z)
+        z = xp.where(outside, randn(n, dim, device=device).array, z)
     raise ValueError(f"truncated_normal: entries still outside |z| <= {tau} after {max_rounds} rounds "
                      "of redrawing; use a larger tau")
 
@@ -38,8 +38,8 @@ def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
     On unit vectors every point has norm 1; Gaussian z live near a sphere of radius sqrt(D),
     where the straight line's midpoint (norm ~ sqrt(D / 2)) is atypical. Pairs with an angle
     below ``eps`` (nearly parallel) fall back to the straight line."""
-    xp = backend.array_module(a.data)
-    a_data, b_data, t_data = a.data, b.data, t.data.reshape(1, -1, 1)
+    xp = backend.array_module(a.array)
+    a_data, b_data, t_data = a.array, b.array, t.array.reshape(1, -1, 1)
     unit_a = a_data / xp.linalg.norm(a_data, axis=1, keepdims=True)
     unit_b = b_data / xp.linalg.norm(b_data, axis=1, keepdims=True)
     omega = xp.arccos(xp.clip((unit_a * unit_b).sum(axis=1), -1.0, 1.0)).reshape(-1, 1, 1)  # (P, 1, 1)

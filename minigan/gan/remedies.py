@@ -64,7 +64,7 @@ def _widened(head: nn.Linear, in_features: int) -> nn.Linear:
     wide = nn.Linear(in_features, head.out_features, bias=head.bias is not None)
     wide.to(head.weight.device, head.weight.dtype)
     nn.init.zeros_(wide.weight)
-    wide.weight.data[:, :head.in_features] = head.weight.data
+    wide.weight.array[:, :head.in_features] = head.weight.array
     if head.bias is not None:
-        wide.bias.data[...] = head.bias.data
+        wide.bias.array[...] = head.bias.array
     return wide

@@ -107,7 +107,7 @@ class GANTrainer:
     def _clip_weights(params, c: float) -> None:
         """WGAN's weight clipping: every parameter into [-c, c], in place."""
         for p in params:
-            p.data[...] = p.data.clip(-c, c)
+            p.array[...] = p.array.clip(-c, c)
 
     def state_dict(self) -> dict:
         """Everything needed to resume: both models, both optimizers, the step counters."""

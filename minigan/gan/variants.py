@@ -43,8 +43,8 @@ def one_hot(labels: Tensor, num_classes: int, dtype=np.float32) -> Tensor:
     if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.dtype.kind not in "iu":
         what = f"shape {labels.shape}, {labels.dtype}" if isinstance(labels, Tensor) else type(labels).__name__
         raise TypeError(f"one_hot: expected a 1-D Tensor of integer labels, got {what}")
-    xp = backend.array_module(labels.data)
-    return Tensor(xp.eye(num_classes, dtype=dtype)[labels.data])
+    xp = backend.array_module(labels.array)
+    return Tensor(xp.eye(num_classes, dtype=dtype)[labels.array])
 
 
 def save_class_grid(G, z_per_column: Tensor, path, num_classes: int = NUM_CLASSES) -> None:
@@ -119,7 +119,7 @@ def run_epochs(loader, step, args, shown, draw, grid_name: str) -> None:
 def sample_labels(n: int, num_classes: int = NUM_CLASSES, device="cpu") -> Tensor:
     """n labels drawn uniformly from 0 .. num_classes - 1, made on ``device``."""
     xp = backend.Device(device).xp
-    scaled = rand(n, device=device).data * num_classes  # in [0, num_classes)
+    scaled = rand(n, device=device).array * num_classes  # in [0, num_classes)
     return Tensor(xp.minimum(scaled.astype(np.int64), num_classes - 1))  # minimum: float32 rounding
 
 
@@ -279,7 +279,7 @@ def _d_game_loss(game: GANLoss, critic, real: Tensor, fake: Tensor, real_out: Te
 def _clip_if_needed(game: GANLoss, params) -> None:
     if game.clip is not None:
         for p in params:
-            p.data[...] = p.data.clip(-game.clip, game.clip)
+            p.array[...] = p.array.clip(-game.clip, game.clip)
 
 
 def _scores(game: GANLoss, real_out: Tensor, fake_out: Tensor) -> dict:
@@ -292,7 +292,7 @@ def _scores(game: GANLoss, real_out: Tensor, fake_out: Tensor) -> dict:
 
 def _accuracy(logits: Tensor, labels: Tensor) -> Tensor:
     """The fraction of rows whose largest logit is at the label (a 0-d tensor)."""
-    return Tensor(logits.data.argmax(axis=1) == labels.data).astype(logits.dtype).mean()
+    return Tensor(logits.array.argmax(axis=1) == labels.array).astype(logits.dtype).mean()
 
 
 def conditional_gan_step(G: ConditionalGenerator, D: ConditionalDiscriminator, g_optimizer, d_optimizer,

@@ -1,6 +1,6 @@
 """Weight initialisation, in place, with PyTorch's names and formulas.
 
-Each function fills a Tensor (or a raw array, such as ``layer.weight.data``) in place with
+Each function fills a Tensor (or a raw array, such as ``layer.weight.array``) in place with
 minigan's random generators on the tensor's own device, and returns it. Seed them with
 ``minigan.manual_seed``.
 """
@@ -14,9 +14,9 @@ from ..tensor import Tensor, rand, randn
 
 
 def _array(t):
-    """The array to fill: a Tensor's ``.data``, or the array itself."""
+    """The array to fill: a Tensor's ``.array``, or the array itself."""
     if isinstance(t, Tensor):
-        return t.data
+        return t.array
     try:
         backend.device_of(t)
     except TypeError:
@@ -29,7 +29,7 @@ def _fill_random(t, sample, scale: float, shift: float):
     array = _array(t)
     if array.dtype.kind != "f":
         raise TypeError(f"init: expected a floating-point tensor, got {array.dtype}")
-    draws = sample(array.shape, dtype=array.dtype, device=backend.device_of(array)).data
+    draws = sample(array.shape, dtype=array.dtype, device=backend.device_of(array)).array
     array[...] = draws * scale + shift
     return t
 

@@ -168,13 +168,13 @@ class _BatchNorm(Module):
         if self.track_running_stats:
             init.zeros_(self.running_mean)
             init.ones_(self.running_var)
-            self.num_batches_tracked.data[...] = 0
+            self.num_batches_tracked.array[...] = 0
 
     def _momentum(self) -> float:
         """The weight of this batch in the running averages, counting the batch first.
         momentum=None means a plain average of all batches (1 / batches seen; reads the count
         from the device)."""
-        self.num_batches_tracked.data += 1
+        self.num_batches_tracked.array += 1
         if self.momentum is None:
             return 1.0 / int(self.num_batches_tracked.item())
         return self.momentum
@@ -330,8 +330,8 @@ class Embedding(Module):
             kind = indices.dtype if isinstance(indices, Tensor) else type(indices).__name__
             raise TypeError(f"Embedding: expected a Tensor of integer indices, got {kind}")
         if indices.numel() > 0:
-            xp = backend.array_module(indices.data)
-            outside = xp.logical_or(indices.data.min() < 0, indices.data.max() >= self.num_embeddings)
+            xp = backend.array_module(indices.array)
+            outside = xp.logical_or(indices.array.min() < 0, indices.array.max() >= self.num_embeddings)
             if bool(outside):
                 raise IndexError(f"Embedding: indices must be in [0, {self.num_embeddings}), got a value "
                                  "outside that range")

@@ -29,7 +29,7 @@ class Parameter(Tensor):
         if data is None:
             data = np.zeros((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         elif not backend.is_array(data):
             raise TypeError(f"Parameter: expected a Tensor or an array, got {type(data).__name__}")
         super().__init__(data, requires_grad=requires_grad)
@@ -240,9 +240,9 @@ class Module:
         for module in self.modules():
             for t in list(module._parameters.values()) + list(module._buffers.values()):
                 if t is not None:
-                    t.data = _convert(t.data, device, dtype)
+                    t.array = _convert(t.array, device, dtype)
                     if t.grad is not None:
-                        t.grad = Tensor(_convert(t.grad.data, device, dtype))
+                        t.grad = Tensor(_convert(t.grad.array, device, dtype))
         return self
 
     def cpu(self):
@@ -275,7 +275,7 @@ class Module:
         The Tensors are detached but share memory with the module (like PyTorch): copy them,
         or save them at once, if the module trains on. ``keep_vars=True`` gives the Parameters.
         """
-        return OrderedDict((name, t if keep_vars else Tensor(t.data)) for name, t in self._state_items())
+        return OrderedDict((name, t if keep_vars else Tensor(t.array)) for name, t in self._state_items())
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy values from ``state_dict`` into the parameters and buffers, in place.
@@ -304,7 +304,7 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         for name, source in sources.items():
             target = targets[name]
-            target.data[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
+            target.array[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------
@@ -338,7 +338,7 @@ def _as_array(value, name: str):
     """A state_dict value as an array: Tensors and device arrays as they are, anything else
     array-like (numbers, lists, objects with ``__array__``) through NumPy."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if backend.is_array(value):
         return value
     try:
