@@ -3,7 +3,8 @@
 An optimizer holds ``param_groups`` (lists of parameters, each group with its own
 hyper-parameters) and per-parameter ``state`` (moment estimates). ``step()`` reads each
 ``param.grad`` and updates ``param.array`` in place with array operations on the parameter's
-own device; it never writes into ``.grad`` (gradients may share memory) and skips parameters
+own device (bumping its version: a graph built before the step can no longer backprop through
+it); it never writes into ``.grad`` (gradients may share memory) and skips parameters
 whose ``.grad`` is None. ``state_dict()`` gives plain dicts of numbers and Tensors, keyed by
 parameter index as in PyTorch, so a checkpoint resumes training exactly.
 """
@@ -88,6 +89,7 @@ class Optimizer:
                         self._check_grad(p, index)
                         state = self.state.get(p, {})
                         self._update(p, p.grad.array, state, group)
+                        p._bump_version()  # p changed in place: a graph that saved it must not backprop
                         if state:  # plain SGD keeps none
                             self.state[p] = state
         return loss

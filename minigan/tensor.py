@@ -3,7 +3,8 @@
 A Tensor wraps a NumPy or CuPy array (``.array``; ``.data`` is PyTorch's: the same values as
 a Tensor cut from the graph). If ``requires_grad`` is True it is part of the graph: a *leaf* when the user made it (its gradient lands in ``.grad``), otherwise the
 output of the :class:`~minigan.autograd.Function` stored in ``.creator``. Its operators and
-methods are thin calls into :mod:`minigan.functional`, where every op lives.
+methods are thin calls into :mod:`minigan.functional`, where every op lives. ``._version``
+counts the in-place writes to its memory (see :mod:`minigan.autograd`).
 """
 from __future__ import annotations
 
@@ -19,16 +20,18 @@ DEFAULT_DTYPE = np.dtype(np.float32)
 class Tensor:
     """An n-dimensional array with an optional gradient (float32 by default)."""
 
-    __slots__ = ("array", "grad", "requires_grad", "creator", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "creator", "_version_counter", "__weakref__")
     __array_ufunc__ = None  # numpy must not swallow tensors: ``array * tensor`` -> Tensor.__rmul__
 
-    def __init__(self, array, requires_grad=False, creator=None):
+    def __init__(self, array, requires_grad=False, creator=None, version_counter=None):
         if isinstance(array, np.generic):
             array = np.asarray(array)
         self.array = array  # the NumPy / CuPy / sim array that holds the values
         self.grad = None
         self.creator = creator
         self.requires_grad = requires_grad
+        # shared with every tensor that shares this memory (detach, views); new memory, new counter
+        self._version_counter = version_counter or autograd.VersionCounter()
         if requires_grad and creator is None and array.dtype.kind != "f":
             raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
 
@@ -59,6 +62,17 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.creator is None
 
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (PyTorch's ``_version``)."""
+        return self._version_counter.value
+
+    def _bump_version(self) -> None:
+        """Record an in-place write to this tensor's memory: call it after every write into
+        ``.array`` (``x.array[...] = ...``, ``x.array -= ...``). A backward that needs the old
+        values then raises instead of silently using the new ones."""
+        self._version_counter.value += 1
+
     def numel(self) -> int:
         """Number of elements."""
         return self.array.size
@@ -82,13 +96,15 @@ class Tensor:
 
     # -- leaving the graph or the device ---------------------------------------------------
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph."""
-        return Tensor(self.array)
+        """The same data, cut from the graph (in-place writes to either are seen by both's
+        version counter, as in PyTorch)."""
+        return Tensor(self.array, version_counter=self._version_counter)
 
     @property
     def data(self) -> "Tensor":
         """PyTorch's ``.data``: a Tensor sharing this one's memory, cut from the graph (writes
-        through it change this tensor). minigan's own code reads the raw array, ``.array``."""
+        through it change this tensor, and, as in PyTorch, are not seen by its version
+        counter: autograd cannot catch them). minigan's own code reads the raw array, ``.array``."""
         return Tensor(self.array)
 
     @data.setter

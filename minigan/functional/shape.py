@@ -37,6 +37,8 @@ def _inverse(order) -> tuple:
 
 
 class Reshape(Function):
+    is_view = True  # unless forward has to copy
+
     def __init__(self, shape, order=None):
         self.shape, self.order = shape, order  # order: a memory layout wanted, as memory_order gives
 
@@ -44,7 +46,9 @@ class Reshape(Function):
         self.input_shape, self.input_order = x.shape, memory_order(x)
         y = x.reshape(self.shape)
         if self.order is None or memory_order(y) == self.order:
+            self.is_view = backend.array_module(x).may_share_memory(x, y)  # (a copy when no view fits)
             return y
+        self.is_view = False
         out = backend.array_module(x).empty([self.shape[a] for a in self.order], dtype=x.dtype)
         out = out.transpose(_inverse(self.order))  # the new shape, laid out in that order
         out[...] = y
@@ -70,6 +74,8 @@ def reshape(x: Tensor, shape) -> Tensor:
 
 
 class Permute(Function):
+    is_view = True
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -99,6 +105,8 @@ def transpose(x: Tensor, axis0: int, axis1: int) -> Tensor:
 
 
 class BroadcastTo(Function):
+    is_view = True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -235,11 +243,13 @@ def _is_basic(index) -> bool:
 
 class GetItem(Function):
     def __init__(self, index):
-        self.index = index
+        self.index = index  # index arrays are the Function's own copies (see _device_index)
 
     def forward(self, x):
         self.input_shape = x.shape
-        return x[self.index]
+        y = x[self.index]
+        self.is_view = _is_basic(self.index) and not isinstance(y, np.generic)  # advanced indexing copies
+        return y
 
     def backward(self, gy):
         return ScatterAdd(self.index, self.input_shape)(gy)
@@ -264,11 +274,11 @@ class ScatterAdd(Function):
 
 
 def _device_index(x: Tensor, item):
-    """One index element, with Tensors, lists and NumPy arrays moved to ``x``'s device."""
-    if isinstance(item, Tensor):
-        item = item.array
+    """One index element, with Tensors, lists and NumPy arrays copied to ``x``'s device."""
+    if isinstance(item, Tensor):  # copies: backward must scatter to where forward gathered from,
+        item = item.array.copy()  # even if the index is written in place in between
     elif isinstance(item, (list, np.ndarray)):
-        item = backend.to_device(np.asarray(item), x.device)
+        item = backend.to_device(np.array(item), x.device)
     elif not isinstance(item, (numbers.Integral, slice)) and item is not None and item is not Ellipsis:
         raise IndexError(f"getitem: an index must be an int, slice, None, ..., or an integer or boolean "
                          f"array or Tensor, got {type(item).__name__} (tensor of shape {x.shape})")

@@ -280,6 +280,7 @@ def _clip_if_needed(game: GANLoss, params) -> None:
     if game.clip is not None:
         for p in params:
             p.array[...] = p.array.clip(-game.clip, game.clip)
+            p._bump_version()
 
 
 def _scores(game: GANLoss, real_out: Tensor, fake_out: Tensor) -> dict:

@@ -169,15 +169,20 @@ class _BatchNorm(Module):
             init.zeros_(self.running_mean)
             init.ones_(self.running_var)
             self.num_batches_tracked.array[...] = 0
+            self.num_batches_tracked._bump_version()
 
     def _momentum(self) -> float:
-        """The weight of this batch in the running averages, counting the batch first.
+        """The weight of this batch in the running averages, counting this batch.
         momentum=None means a plain average of all batches (1 / batches seen; reads the count
         from the device)."""
-        self.num_batches_tracked.array += 1
         if self.momentum is None:
-            return 1.0 / int(self.num_batches_tracked.item())
+            return 1.0 / (int(self.num_batches_tracked.item()) + 1)
         return self.momentum
+
+    def _count_batch(self) -> None:
+        """num_batches_tracked += 1, once the batch has gone through (a failed call counts none)."""
+        self.num_batches_tracked.array += 1
+        self.num_batches_tracked._bump_version()
 
     def forward(self, x: Tensor) -> Tensor:
         name = type(self).__name__
@@ -187,14 +192,16 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: expected a {self.expected_ndim}-D input, got shape {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}: expected {self.num_features} channels, got input of shape {x.shape}")
-        momentum = 0.0
-        if self.training and self.track_running_stats:
-            momentum = self._momentum()
+        counting = self.training and self.track_running_stats
+        momentum = self._momentum() if counting else 0.0
         use_batch_stats = self.training or self.running_mean is None
         update_running = not self.training or self.track_running_stats
-        return F.batch_norm(x, self.running_mean if update_running else None,
-                            self.running_var if update_running else None, self.weight, self.bias,
-                            use_batch_stats, momentum, self.eps)
+        y = F.batch_norm(x, self.running_mean if update_running else None,
+                         self.running_var if update_running else None, self.weight, self.bias,
+                         use_batch_stats, momentum, self.eps)
+        if counting:
+            self._count_batch()
+        return y
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
