@@ -15,6 +15,20 @@ import numpy as np
 from . import autograd, backend
 
 DEFAULT_DTYPE = np.dtype(np.float32)
+_KINDS = frozenset("biuf")  # what a tensor may hold: bool, signed and unsigned integers, floats
+
+
+def check_dtype(op: str, dtype) -> np.dtype:
+    """``dtype`` as an np.dtype, if a tensor can hold it (bool, integer or floating point)."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: {dtype!r} is not a dtype") from None
+    if dtype.kind not in _KINDS:
+        what = "complex numbers" if dtype.kind == "c" else "strings or Python objects"
+        raise TypeError(f"{op}: dtype {dtype} is not supported: minigan's tensors hold bool, integer or "
+                        f"floating-point numbers, not {what}")
+    return dtype
 
 
 class Tensor:
@@ -26,6 +40,8 @@ class Tensor:
     def __init__(self, array, requires_grad=False, creator=None, version_counter=None):
         if isinstance(array, np.generic):
             array = np.asarray(array)
+        if getattr(getattr(array, "dtype", None), "kind", None) not in _KINDS:
+            _refuse_array(array)
         self.array = array  # the NumPy / CuPy / sim array that holds the values
         self.grad = None
         self.creator = creator
@@ -229,22 +245,43 @@ class Tensor:
 
 
 # -- creation -----------------------------------------------------------------------------
+def _device(device) -> backend.Device:
+    """The device a creation function was asked for: the CPU when None (``device=0`` is cuda:0)."""
+    return backend.CPU if device is None else backend.Device(device)
+
+
+def _refuse_array(array):
+    """Raise for what Tensor() cannot wrap: a non-array, or an array of complex numbers, strings
+    or objects (arithmetic on those would silently drop parts or concatenate)."""
+    if not backend.is_array(array):
+        raise TypeError(f"Tensor: expected a NumPy or CuPy array, got {type(array).__name__} "
+                        "(minigan.tensor(data) makes a tensor from numbers and lists)")
+    check_dtype("Tensor", array.dtype)
+
+
 def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested list, or array).
 
     Python floats become float32 (the default dtype), Python ints int64; arrays keep their
-    dtype (and device) unless ``dtype`` (or ``device``) says otherwise.
+    dtype (and device) unless ``dtype`` (or ``device``) says otherwise. Complex numbers,
+    strings and other objects are refused.
     """
+    if dtype is not None:
+        dtype = check_dtype("tensor", dtype)
     if isinstance(data, Tensor):
         data = data.array
     if backend.is_array(data):
-        device = backend.Device(device or backend.device_of(data))
-        array = backend.to_device(data, device).astype(dtype or data.dtype, copy=True)
+        device = backend.Device(backend.device_of(data) if device is None else device)
+        array = backend.to_device(data, device).astype(check_dtype("tensor", dtype or data.dtype), copy=True)
     else:
-        host = np.array(data, dtype=dtype)
+        try:
+            host = np.array(data, dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as err:  # ragged lists, "abc" as a float, ...
+            raise type(err)(f"tensor: cannot make a tensor from this {type(data).__name__}: {err}") from None
+        check_dtype("tensor", host.dtype)
         if dtype is None and host.dtype.kind == "f":
             host = host.astype(DEFAULT_DTYPE)
-        array = backend.to_device(host, backend.Device(device or "cpu"))
+        array = backend.to_device(host, _device(device))
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -252,64 +289,101 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array`` (its dtype kept)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    check_dtype("from_numpy", array.dtype)
     return Tensor(array)
 
 
-def _shape(shape) -> tuple:
+def _shape(op: str, shape) -> tuple:
+    """``zeros(2, 3)``'s or ``zeros((2, 3))``'s shape as a tuple of non-negative ints."""
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-        shape = tuple(shape[0])
+        shape = shape[0]
+    shape = (shape,) if isinstance(shape, numbers.Integral) else shape
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"{op}: a shape is ints or a tuple of ints, got {shape!r}")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{op}: dimension sizes must be non-negative, got shape {tuple(shape)}")
     return tuple(int(s) for s in shape)
 
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``."""
-    xp = backend.Device(device or "cpu").xp
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-    array = xp.full(shape, fill_value, dtype=np.dtype(dtype or DEFAULT_DTYPE))
+    xp = _device(device).xp
+    if not isinstance(fill_value, numbers.Real):
+        raise TypeError(f"full: fill_value must be a real number, got {fill_value!r}")
+    dtype = check_dtype("full", dtype or DEFAULT_DTYPE)
+    try:
+        array = xp.full(_shape("full", (shape,)), fill_value, dtype=dtype)
+    except OverflowError:
+        raise ValueError(f"full: fill_value {fill_value!r} does not fit in {dtype}") from None
     return Tensor(array, requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return full(_shape(shape), 0, dtype, device, requires_grad)
+    return full(_shape("zeros", shape), 0, dtype, device, requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
-    return full(_shape(shape), 1, dtype, device, requires_grad)
+    return full(_shape("ones", shape), 1, dtype, device, requires_grad)
+
+
+def _check_tensor_arg(op: str, t) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
     """Zeros of ``t``'s shape, dtype and device."""
+    _check_tensor_arg("zeros_like", t)
     return full(t.shape, 0, dtype or t.dtype, t.device, requires_grad)
 
 
 def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
     """Ones of ``t``'s shape, dtype and device."""
+    _check_tensor_arg("ones_like", t)
     return full(t.shape, 1, dtype or t.dtype, t.device, requires_grad)
+
+
+def _random(op: str, sample, shape, dtype, device, requires_grad) -> Tensor:
+    """``sample(shape, dtype, device)`` for a floating-point dtype; float16 is drawn in float32
+    and rounded (the generators have no float16), as PyTorch's half samples are."""
+    dtype = check_dtype(op, dtype or DEFAULT_DTYPE)
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point dtype (float16, float32 or float64), got {dtype}")
+    shape = _shape(op, shape)
+    if dtype.itemsize < 4:
+        array = sample(shape, np.dtype(np.float32), _device(device)).astype(dtype)
+    else:
+        array = sample(shape, dtype, _device(device))
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Samples of N(0, 1), generated on ``device`` (seed with :func:`manual_seed`)."""
-    array = backend.standard_normal(_shape(shape), np.dtype(dtype or DEFAULT_DTYPE), device or "cpu")
-    return Tensor(array, requires_grad=requires_grad)
+    return _random("randn", backend.standard_normal, shape, dtype, device, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Samples of U[0, 1), generated on ``device``."""
-    array = backend.uniform(_shape(shape), np.dtype(dtype or DEFAULT_DTYPE), device or "cpu")
-    return Tensor(array, requires_grad=requires_grad)
+    return _random("rand", backend.uniform, shape, dtype, device, requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     """Evenly spaced values in [start, stop), like ``numpy.arange``."""
     if stop is None:
         start, stop = 0, start
-    xp = backend.Device(device or "cpu").xp
+    for name, v in (("start", start), ("stop", stop), ("step", step)):
+        if not isinstance(v, numbers.Real):
+            raise TypeError(f"arange: {name} must be a real number, got {v!r}")
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    xp = _device(device).xp
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
         dtype = np.int64 if is_int else DEFAULT_DTYPE
-    return Tensor(xp.arange(start, stop, step, dtype=np.dtype(dtype)))
+    return Tensor(xp.arange(start, stop, step, dtype=check_dtype("arange", dtype)))
 
 
 manual_seed = backend.manual_seed

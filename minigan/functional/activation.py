@@ -1,6 +1,8 @@
 """Activations. Each is written so that it cannot overflow for any finite float input."""
 from __future__ import annotations
 
+import numbers
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -153,6 +155,8 @@ def relu(x: Tensor) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
     _check("leaky_relu", x)
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
     return LeakyReLU(negative_slope)(x)
 
 

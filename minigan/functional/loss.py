@@ -1,6 +1,8 @@
 """Losses, with ``reduction="mean" | "sum" | "none"`` as in PyTorch."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -47,12 +49,20 @@ class BinaryCrossEntropy(Function):
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """-[t log p + (1 - t) log(1 - p)] for probabilities p = ``input`` in [0, 1]."""
-    _check_pair("binary_cross_entropy", input, target)
+    """-[t log p + (1 - t) log(1 - p)] for probabilities p = ``input`` in [0, 1].
+
+    On the CPU a p outside [0, 1] (or NaN) raises, as in PyTorch. On a GPU it is not checked
+    (the check would wait for the device on every call): the loss is then NaN.
+    """
+    op = "binary_cross_entropy"
+    _check_pair(op, input, target)
     if target.requires_grad:
-        raise ValueError("binary_cross_entropy: target must not require grad")
-    p, t = operands("binary_cross_entropy", input, target)
-    return _reduce("binary_cross_entropy", BinaryCrossEntropy()(p, t), reduction)
+        raise ValueError(f"{op}: target must not require grad")
+    p, t = operands(op, input, target)
+    if isinstance(p.array, np.ndarray) and not ((p.array >= 0) & (p.array <= 1)).all():
+        bad = p.array[~((p.array >= 0) & (p.array <= 1))].flat[0]
+        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1, got {bad} (input shape {p.shape})")
+    return _reduce(op, BinaryCrossEntropy()(p, t), reduction)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -1,6 +1,8 @@
 """Batch normalisation and dropout."""
 from __future__ import annotations
 
+import numbers
+
 from .. import autograd, backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
@@ -159,8 +161,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"dropout: x must be a Tensor, got {type(x).__name__}")
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p <= 1):
+        raise ValueError(f"dropout: p must be in [0, 1], got {p!r}")
     if not training or p == 0:
         return x
     if p == 1:

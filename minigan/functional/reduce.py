@@ -19,11 +19,16 @@ def normalize_axes(op: str, axis, ndim: int) -> tuple:
     """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, numbers.Integral) for a in axes):
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     for a in axes:
         if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted({a % ndim for a in axes}))
+    unique = sorted({a % ndim for a in axes})
+    if len(unique) != len(axes):
+        raise ValueError(f"{op}: axis {axis!r} names an axis more than once (tensor with {ndim} dimensions)")
+    return tuple(unique)
 
 
 def _kept_shape(shape, axes) -> tuple:
@@ -71,7 +76,8 @@ def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis``."""
     _check("mean", x)
     axes = normalize_axes("mean", axis, x.ndim)
-    return sum(x, axes, keepdims) * (1.0 / _count(x.shape, axes))
+    n = _count(x.shape, axes)
+    return sum(x, axes, keepdims) * (1.0 / n if n else float("nan"))  # the mean of nothing is NaN, as in PyTorch
 
 
 def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:

@@ -75,10 +75,22 @@ def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     ### END SOLUTION
 
 
+def _check_batches(real, fake) -> None:
+    for name, t in (("real", real), ("fake", fake)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"gradient_penalty: {name} must be a Tensor, got {type(t).__name__}")
+    if real.shape != fake.shape:  # one x_hat per pair: 1 fake against 8 reals would broadcast
+        raise ValueError(f"gradient_penalty: real and fake batches must have one shape, got {real.shape} "
+                         f"and {fake.shape}")
+    if real.ndim == 0 or real.shape[0] == 0:
+        raise ValueError(f"gradient_penalty: expected a non-empty batch (N, ...), got shape {real.shape}")
+
+
 def gradient_penalty(critic, real: Tensor, fake: Tensor, weight: float = 10.0) -> Tensor:
     """Gulrajani et al. (2017): weight * E[(||grad_x d(x_hat)||_2 - 1)^2] at random points
     x_hat = alpha x + (1 - alpha) G(z) on the lines between real and fake samples, one alpha
     per sample. Differentiating it needs the gradient of a gradient (create_graph=True)."""
+    _check_batches(real, fake)
     ### BEGIN SOLUTION gradient_penalty
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
     alpha = rand(*shape, dtype=real.dtype, device=real.device)
