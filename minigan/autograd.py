@@ -147,22 +147,28 @@ class Function:
     # -- saved values, as Tensors that lead back into the graph ------------------------
     def saved_input(self, i: int) -> "Tensor":
         """Input ``i`` as a Tensor whose creator is the input's own creator (so it is differentiable)."""
-        data, parent, counter, version = self._saved()[i]
-        _check_version(self, f"input {i}", data, counter, version)
+        data, parent, counter, _ = self._check_saved(i)
         if isinstance(parent, Tensor):  # a leaf: hand back the leaf itself
-            if parent.array is not data:
-                raise RuntimeError(
-                    f"{self.name}: input {i} (a leaf of shape {parent.shape}) had its array replaced "
-                    "(.array or .data assigned) after the forward that saved it; call backward "
-                    "before replacing it, or run the forward again after")
             return parent
         return Tensor(data, requires_grad=parent is not None, creator=parent, version_counter=counter)
 
     def saved_output(self) -> "Tensor":
         """The output as a Tensor created by this Function (so it is differentiable)."""
-        data, _, counter, version = self._saved()["out"]
-        _check_version(self, "output 0", data, counter, version)
+        data, _, counter, _ = self._check_saved("out")
         return Tensor(data, requires_grad=True, creator=self, version_counter=counter)
+
+    def _check_saved(self, key):
+        """The saved entry ``key`` (an input index or "out"), after checking that no in-place
+        write changed it since the forward."""
+        entry = self._saved()[key]
+        data, parent, counter, version = entry
+        _check_version(self, "output 0" if key == "out" else f"input {key}", data, counter, version)
+        if isinstance(parent, Tensor) and parent.array is not data:  # a leaf given a new array
+            raise RuntimeError(
+                f"{self.name}: input {key} (a leaf of shape {parent.shape}) had its array replaced "
+                "(.array or .data assigned) after the forward that saved it; call backward "
+                "before replacing it, or run the forward again after")
+        return entry
 
     def _saved(self):
         if self.saved is None:
@@ -225,6 +231,10 @@ def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
     """
     order = _topological_order(roots)
     reach = None if targets is None else _leading_to(order, targets)
+    for node in reversed(order):  # every saved value checked before any gradient lands: a failed call changes nothing
+        if isinstance(node, Function) and (reach is None or id(node) in reach):
+            for key in node.saved:
+                node._check_saved(key)
     target_ids = set() if targets is None else {id(t) for t in targets}
     grads, found, fresh = {}, {}, set()
     for node, g in zip(roots, root_grads):
