@@ -300,6 +300,9 @@ def _seed_gradient(output, grad):
         raise TypeError(f"backward: grad must be a Tensor, got {type(grad).__name__}")
     if grad.shape != output.shape:
         raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {output.shape}")
+    if grad.dtype != output.dtype or grad.device != output.device:  # it would spread into every .grad
+        raise TypeError(f"backward: grad is {grad.dtype} on {grad.device} but the output is {output.dtype} "
+                        f"on {output.device}")
     return grad
 
 
@@ -314,6 +317,14 @@ def backward(output, grad=None, retain_graph=False, create_graph=False) -> None:
     _run_backward([output._node()], [seed], None, retain_graph or create_graph, create_graph)
 
 
+def _tensors(name: str, value) -> list:
+    """A Tensor or a sequence of Tensors, as a list (for grad's outputs and inputs)."""
+    values = [value] if isinstance(value, Tensor) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, Tensor) for v in values):
+        raise TypeError(f"grad: {name} must be a Tensor or a sequence of Tensors, got {type(value).__name__}")
+    return list(values)
+
+
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None, allow_unused=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` is not touched).
 
@@ -323,9 +334,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
     gradient norm. An input the outputs do not depend on raises, unless ``allow_unused``
     (then its gradient is None).
     """
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
+    outputs = _tensors("outputs", outputs)
+    inputs = _tensors("inputs", inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs)
     if len(grad_outputs) != len(outputs):

@@ -49,7 +49,7 @@ class Tensor:
         # shared with every tensor that shares this memory (detach, views); new memory, new counter
         self._version_counter = version_counter or autograd.VersionCounter()
         if requires_grad and creator is None and array.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
+            raise TypeError(f"requires_grad: only floating-point tensors can require grad, got dtype {array.dtype}")
 
     def _node(self):
         """This tensor's place in the graph: its creator, itself if a leaf, or None."""
@@ -137,7 +137,7 @@ class Tensor:
         if self.creator is not None:
             raise RuntimeError("requires_grad_ can only change leaf tensors; use .detach() first")
         if requires_grad and self.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}")
         self.requires_grad = requires_grad
         return self
 
@@ -214,8 +214,8 @@ class Tensor:
     def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
     def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
-    def argmax(self, axis=None): return Tensor(self.array.argmax(axis=axis))
-    def argmin(self, axis=None): return Tensor(self.array.argmin(axis=axis))
+    def argmax(self, axis=None): return F.argmax(self, axis)
+    def argmin(self, axis=None): return F.argmin(self, axis)
 
     def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, axis0, axis1): return F.transpose(self, axis0, axis1)
@@ -308,25 +308,30 @@ def _shape(op: str, shape) -> tuple:
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``."""
-    xp = _device(device).xp
+    return _full("full", (shape,), fill_value, dtype, device, requires_grad)
+
+
+def _full(op: str, shape, fill_value, dtype, device, requires_grad) -> Tensor:
     if not isinstance(fill_value, numbers.Real):
-        raise TypeError(f"full: fill_value must be a real number, got {fill_value!r}")
-    dtype = check_dtype("full", dtype or DEFAULT_DTYPE)
+        raise TypeError(f"{op}: fill_value must be a real number, got {fill_value!r}")
+    shape, dtype, xp = _shape(op, shape), check_dtype(op, DEFAULT_DTYPE if dtype is None else dtype), _device(device).xp
+    if dtype.kind in "iu" and not np.isfinite(fill_value):  # NumPy would fill with garbage
+        raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}")
     try:
-        array = xp.full(_shape("full", (shape,)), fill_value, dtype=dtype)
+        array = xp.full(shape, fill_value, dtype=dtype)
     except OverflowError:
-        raise ValueError(f"full: fill_value {fill_value!r} does not fit in {dtype}") from None
+        raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}") from None
     return Tensor(array, requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return full(_shape("zeros", shape), 0, dtype, device, requires_grad)
+    return _full("zeros", shape, 0, dtype, device, requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
-    return full(_shape("ones", shape), 1, dtype, device, requires_grad)
+    return _full("ones", shape, 1, dtype, device, requires_grad)
 
 
 def _check_tensor_arg(op: str, t) -> None:

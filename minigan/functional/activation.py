@@ -185,16 +185,20 @@ def logsigmoid(x: Tensor) -> Tensor:
 
 
 def _axis(op: str, x: Tensor, axis: int) -> int:
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
     return normalize_axes(op, axis, x.ndim)[0]
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """e^x / sum(e^x) along ``axis``."""
     _check("softmax", x)
-    return Softmax(_axis("softmax", x, axis))(x)
+    axis = _axis("softmax", x, axis)
+    return x * 1.0 if x.numel() == 0 else Softmax(axis)(x)  # (an empty tensor: an empty result)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``."""
     _check("log_softmax", x)
-    return LogSoftmax(_axis("log_softmax", x, axis))(x)
+    axis = _axis("log_softmax", x, axis)
+    return x * 1.0 if x.numel() == 0 else LogSoftmax(axis)(x)

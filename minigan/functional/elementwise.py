@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..tensor import DEFAULT_DTYPE, Tensor, check_dtype
 from .shape import sum_to
 
 
@@ -90,10 +90,10 @@ def _unary_check(op: str, x) -> None:
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
 
 
-def _refuse_bools(op: str, tensors, hint: str) -> None:
-    """PyTorch refuses ``-`` on bool tensors (NumPy raises an error that does not name the op)."""
-    if all(t.dtype == np.bool_ for t in tensors):
-        raise TypeError(f"{op}: the `-` operator on bool tensors is not supported; {hint}")
+def _refuse_bools(op: str, operands, hint: str) -> None:
+    """PyTorch refuses ``-`` with a bool tensor (NumPy gives ints, or an error without the op's name)."""
+    if any(isinstance(v, (bool, np.bool_)) or (isinstance(v, Tensor) and v.dtype == np.bool_) for v in operands):
+        raise TypeError(f"{op}: the `-` operator with a bool tensor or number is not supported; {hint}")
 
 
 # -- arithmetic -----------------------------------------------------------------------------
@@ -204,9 +204,8 @@ def add(a, b) -> Tensor:
 
 def sub(a, b) -> Tensor:
     """a - b, broadcasting."""
-    a, b = operands("sub", a, b)
     _refuse_bools("sub", (a, b), "for the logical xor of two masks use a != b")
-    return Sub()(a, b)
+    return Sub()(*operands("sub", a, b))
 
 
 def mul(a, b) -> Tensor:
@@ -217,7 +216,9 @@ def mul(a, b) -> Tensor:
 def div(a, b) -> Tensor:
     """a / b, broadcasting (true division: integers give the default float dtype, as in PyTorch)."""
     a, b = operands("div", a, b)
-    return Div()(_as_float(a), _as_float(b))
+    if a.dtype.kind != "f" and b.dtype.kind != "f":
+        a, b = _as_float(a), _as_float(b)
+    return Div()(a, b)
 
 
 def neg(x: Tensor) -> Tensor:
@@ -230,6 +231,8 @@ def neg(x: Tensor) -> Tensor:
 def pow(x, p) -> Tensor:
     """x ** p for a tensor or number ``p`` (differentiable in both)."""
     x, p = operands("pow", x, p)
+    if x.dtype == np.bool_ and p.dtype == np.bool_:
+        raise TypeError("pow: not implemented for bool tensors (bool ** bool); cast one with .astype()")
     integers = x.dtype.kind != "f" and p.dtype.kind != "f"
     if integers and bool((p.array < 0).any()):  # (a host read, for integer powers only)
         raise ValueError(f"pow: integers to negative integer powers are not allowed ({x.dtype} ** {p.dtype})")
@@ -341,6 +344,9 @@ def abs(x: Tensor) -> Tensor:
 def clip(x: Tensor, min=None, max=None) -> Tensor:
     """x limited to [min, max] (either may be None)."""
     _unary_check("clip", x)
+    for bound in (min, max):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
+            raise TypeError(f"clip: bounds must be real numbers or None, got {bound!r}")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min {min} is larger than max {max}")
     return Clip(min, max)(x)
@@ -432,7 +438,7 @@ class Cast(Function):
 def astype(x: Tensor, dtype) -> Tensor:
     """``x`` as ``dtype``; differentiable between float dtypes, a constant otherwise."""
     _unary_check("astype", x)
-    dtype = np.dtype(dtype)
+    dtype = check_dtype("astype", dtype)
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":

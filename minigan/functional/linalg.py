@@ -70,5 +70,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
                          f"(out, in); got x {x.shape}, weight {weight.shape}")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"linear: x is {x.dtype} but {name} is {t.dtype}")
     y = matmul(x, transpose(weight, 0, 1))
     return y if bias is None else y + bias

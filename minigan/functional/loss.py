@@ -27,6 +27,7 @@ def _check_pair(op: str, input, target) -> None:
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
     if input.shape != target.shape:
         raise ValueError(f"{op}: input shape {input.shape} and target shape {target.shape} differ")
+    backend.check_same_device(op, [input.array, target.array])
 
 
 class BinaryCrossEntropy(Function):
@@ -89,6 +90,8 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
         raise ValueError(f"{op}: expected logits (N, C) and labels (N,), got {input.shape} and {target.shape}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: labels must be integers, got {target.dtype}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: logits must be floating point, got {input.dtype}")
     backend.check_same_device(op, [input.array, target.array])
     if target.numel() and not (0 <= int(target.array.min()) and int(target.array.max()) < input.shape[1]):
         raise ValueError(f"{op}: labels must lie in [0, {input.shape[1]}), got "

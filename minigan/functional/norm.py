@@ -161,6 +161,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"dropout: x must be a Tensor, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: expected a floating-point tensor, got {x.dtype}")
     if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p <= 1):
         raise ValueError(f"dropout: p must be in [0, 1], got {p!r}")
     if not training or p == 0:

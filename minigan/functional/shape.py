@@ -19,6 +19,8 @@ def _check_tensor(op: str, x) -> None:
 
 
 def _normalize_axis(op: str, axis: int, ndim: int) -> int:
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: an axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
     return axis % ndim
@@ -60,10 +62,18 @@ class Reshape(Function):
         return Reshape(self.input_shape, self.input_order)(gy)
 
 
+def _int_tuple(op: str, name: str, values) -> tuple:
+    """``values`` (an int or a sequence of ints) as a tuple of ints, or a TypeError naming them."""
+    values = (values,) if isinstance(values, numbers.Integral) else values
+    if not isinstance(values, (tuple, list)) or not all(isinstance(v, numbers.Integral) for v in values):
+        raise TypeError(f"{op}: {name} must be ints, got {values!r}")
+    return tuple(int(v) for v in values)
+
+
 def reshape(x: Tensor, shape) -> Tensor:
     """``x`` with a new shape of the same size (one entry may be -1)."""
     _check_tensor("reshape", x)
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
+    shape = _int_tuple("reshape", "a shape", shape)
     known = int(np.prod([s for s in shape if s != -1]))
     if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or \
             (-1 in shape and (known == 0 or x.numel() % known)):
@@ -89,7 +99,7 @@ class Permute(Function):
 def permute(x: Tensor, axes) -> Tensor:
     """``x`` with its axes reordered: output axis i is input axis ``axes[i]``."""
     _check_tensor("permute", x)
-    axes = tuple(_normalize_axis("permute", int(a), x.ndim) for a in axes)
+    axes = tuple(_normalize_axis("permute", a, x.ndim) for a in _int_tuple("permute", "axes", axes))
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"permute: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     return Permute(axes)(x)
@@ -121,7 +131,7 @@ class BroadcastTo(Function):
 def broadcast_to(x: Tensor, shape) -> Tensor:
     """``x`` repeated along new leading axes and along its axes of size 1 (a read-only view)."""
     _check_tensor("broadcast_to", x)
-    shape = tuple(shape)
+    shape = _int_tuple("broadcast_to", "a shape", shape)
     if x.shape == shape:
         return x
     if not _sums_to(shape, x.shape):
@@ -206,9 +216,16 @@ class Concatenate(Function):
         return tuple(gy[lead + (slice(int(a), int(b)),)] for a, b in zip(bounds[:-1], bounds[1:]))
 
 
+def _tensor_list(op: str, tensors) -> list:
+    """A list or tuple of Tensors as a list (a Tensor itself would be iterated row by row)."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of Tensors, got {type(tensors).__name__}")
+    return list(tensors)
+
+
 def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    tensors = list(tensors)
+    tensors = _tensor_list("concatenate", tensors)
     if not tensors:
         raise ValueError("concatenate: expected at least one tensor")
     for t in tensors:
@@ -225,7 +242,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join tensors of one shape along a new axis."""
-    tensors = list(tensors)
+    tensors = _tensor_list("stack", tensors)
     if not tensors:
         raise ValueError("stack: expected at least one tensor")
     for t in tensors:
@@ -315,7 +332,9 @@ class Pad(Function):
 def pad(x: Tensor, pad, value: float = 0.0) -> Tensor:
     """Pad with a constant, PyTorch's way: ``pad=(left, right, top, bottom, ...)`` from the last axis."""
     _check_tensor("pad", x)
-    pad = tuple(int(p) for p in pad)
+    pad = _int_tuple("pad", "widths", pad)
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"pad: value must be a real number, got {value!r}")
     if len(pad) % 2 or len(pad) // 2 > x.ndim or any(p < 0 for p in pad):
         raise ValueError(f"pad: expected an even number of non-negative widths for at most {x.ndim} "
                          f"axes, got {pad}")
