@@ -20,6 +20,8 @@ _KINDS = frozenset("biuf")  # what a tensor may hold: bool, signed and unsigned 
 
 def check_dtype(op: str, dtype) -> np.dtype:
     """``dtype`` as an np.dtype, if a tensor can hold it (bool, integer or floating point)."""
+    if dtype is None:  # (np.dtype(None) would be float64)
+        raise TypeError(f"{op}: expected a dtype, got None")
     try:
         dtype = np.dtype(dtype)
     except TypeError:

@@ -74,6 +74,44 @@ err(C, "int tensor requiring grad", lambda: t([1, 2], requires_grad=True), TypeE
 err(C, "astype complex", lambda: r(2).astype(np.complex64), TypeError, "astype", "complex64")
 err(C, "astype string", lambda: r(2).astype("U3"), TypeError, "astype", "<U3")
 
+# -- Tensor methods ---------------------------------------------------------------------------------
+TM = "tensor"
+
+
+def _assign_data(x, value):
+    x.data = value
+
+
+err(TM, "item of two values", lambda: r(2).item(), ValueError, "item", "(2,)")
+err(TM, "float of two values", lambda: float(r(2)), ValueError, "item", "(2,)")
+err(TM, "bool of two values", lambda: bool(r(2)), ValueError, "item", "(2,)")
+err(TM, "len of a 0-d tensor", lambda: len(r()), TypeError, "len", "0-d")
+err(TM, ".data = a list", lambda x: _assign_data(x, [1.0, 2.0]), TypeError, "data", "list", setup=lambda: r(2))
+err(TM, "astype(None)", lambda: r(2).astype(None), TypeError, "astype", "None")
+err(TM, "unsqueeze(1.5)", lambda: r(2).unsqueeze(1.5), TypeError, "unsqueeze", "1.5")
+err(TM, "flatten(0.5)", lambda: r(2).flatten(0.5), TypeError, "flatten", "0.5")
+err(TM, "softmax('a')", lambda: r(2).softmax("a"), TypeError, "softmax", "'a'")
+err(TM, "permute()", lambda: r(2).permute(), ValueError, "permute", "()")
+err(TM, "requires_grad_ on a non-leaf", lambda x: (x * 2.0).requires_grad_(False), RuntimeError, "requires_grad_",
+    setup=lambda: r(2, requires_grad=True))
+ok(TM, "int of 1.5", lambda: int(t([1.5])), lambda v: _equal(v, 1))
+ok(TM, "numpy of a sim tensor", lambda: r(2, device="sim").numpy(), lambda a: _equal(type(a), np.ndarray))
+ok(TM, "indexing with None and ...", lambda: r(3)[None, ..., None], shaped((1, 3, 1), np.float32))
+ok(TM, "T of a 0-d tensor", lambda: r().T, shaped((), np.float32))
+ok(TM, "detach shares the version, .data does not", lambda: _versions_after_write(), lambda v: _equal(v, (1, 1, 0)))
+
+
+def _versions_after_write():
+    w = r(2, requires_grad=True)
+    shared, cut = w.detach(), w.data
+    w._bump_version()
+    return w._version, shared._version, cut._version
+
+
+def _equal(got, want):
+    assert got == want, f"{got!r}, expected {want!r}"
+
+
 # -- elementwise -------------------------------------------------------------------------------------
 E = "elementwise"
 B, I, X = (lambda: t([True, False])), (lambda: t([1, 2])), (lambda: t([1.0, 2.0]))

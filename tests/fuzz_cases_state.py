@@ -8,7 +8,7 @@ from minigan import functional as F
 from minigan.gan import losses, variants
 from minigan.gan.trainer import GANTrainer
 
-from fuzz_harness import err, like_torch, ok, r, returns_normally, shaped, t
+from fuzz_harness import err, like_torch, ok, r, returns_normally, t
 
 MODIFIED = "modified by an inplace operation"
 

@@ -23,5 +23,5 @@ def test_every_family_has_cases_and_ids_are_unique():
     ids = [case.id for case in CASES]
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     families = {case.family for case in CASES}
-    assert families >= {"creation", "elementwise", "shape", "reduce", "linalg", "activation", "conv", "loss",
+    assert families >= {"creation", "tensor", "elementwise", "shape", "reduce", "linalg", "activation", "conv", "loss",
                         "norm", "autograd", "in-place", "nn", "optim", "gan", "metrics", "devices"}
