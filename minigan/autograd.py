@@ -96,7 +96,7 @@ class Function:
     - ``save_inputs``: indices of inputs whose values backward reads (``self.saved_input(i)``);
     - ``save_output``: True if backward reads the output (``self.saved_output()``).
 
-    Saved values are checked against in-place writes when backward reads them. Other values
+    Saved values are checked against in-place writes before backward runs. Other values
     ``forward`` stores on ``self`` (masks, shapes, parameters) are constants for backward: they
     must be new arrays, never an input's or the output's own memory (that would escape the
     check). ``is_view``: the output is a view of input 0's memory (reshape, transpose, basic
@@ -231,7 +231,7 @@ def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
     """
     order = _topological_order(roots)
     reach = None if targets is None else _leading_to(order, targets)
-    for node in reversed(order):  # every saved value checked before any gradient lands: a failed call changes nothing
+    for node in reversed(order):  # check every saved value before any gradient lands (a failed call changes nothing)
         if isinstance(node, Function) and (reach is None or id(node) in reach):
             for key in node.saved:
                 node._check_saved(key)

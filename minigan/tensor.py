@@ -1,8 +1,9 @@
 """Tensor: an array, where it lives, and how it was made; plus the functions that create one.
 
 A Tensor wraps a NumPy or CuPy array (``.array``; ``.data`` is PyTorch's: the same values as
-a Tensor cut from the graph). If ``requires_grad`` is True it is part of the graph: a *leaf* when the user made it (its gradient lands in ``.grad``), otherwise the
-output of the :class:`~minigan.autograd.Function` stored in ``.creator``. Its operators and
+a Tensor cut from the graph). If ``requires_grad`` is True it is part of the graph: a *leaf*
+when the user made it (its gradient lands in ``.grad``), otherwise the output of the
+:class:`~minigan.autograd.Function` stored in ``.creator``. Its operators and
 methods are thin calls into :mod:`minigan.functional`, where every op lives. ``._version``
 counts the in-place writes to its memory (see :mod:`minigan.autograd`).
 """
@@ -316,7 +317,8 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Ten
 def _full(op: str, shape, fill_value, dtype, device, requires_grad) -> Tensor:
     if not isinstance(fill_value, numbers.Real):
         raise TypeError(f"{op}: fill_value must be a real number, got {fill_value!r}")
-    shape, dtype, xp = _shape(op, shape), check_dtype(op, DEFAULT_DTYPE if dtype is None else dtype), _device(device).xp
+    shape, xp = _shape(op, shape), _device(device).xp
+    dtype = check_dtype(op, DEFAULT_DTYPE if dtype is None else dtype)
     if dtype.kind in "iu" and not np.isfinite(fill_value):  # NumPy would fill with garbage
         raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}")
     try:

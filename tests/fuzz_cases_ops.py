@@ -41,7 +41,8 @@ ok(C, "zeros(0, 3)", lambda: minigan.zeros(0, 3), shaped((0, 3), np.float32))
 err(C, "full of 1j", lambda: minigan.full((2,), 1j), TypeError, "full", "1j")
 err(C, "full of a string", lambda: minigan.full((2,), "a"), TypeError, "full", "'a'")
 err(C, "full 300 as uint8", lambda: minigan.full((2,), 300, dtype=np.uint8), ValueError, "full", "300", "uint8")
-err(C, "full NaN as int64", lambda: minigan.full((2,), float("nan"), dtype=np.int64), ValueError, "full", "nan", "int64")
+err(C, "full NaN as int64", lambda: minigan.full((2,), float("nan"), dtype=np.int64), ValueError, "full", "nan",
+    "int64")
 err(C, "arange step 0", lambda: minigan.arange(0, 3, 0), ValueError, "arange", "step")
 err(C, "arange of a string", lambda: minigan.arange("a"), TypeError, "arange", "'a'")
 err(C, "arange as complex", lambda: minigan.arange(3, dtype=np.complex64), TypeError, "arange", "complex64")
@@ -163,7 +164,8 @@ _torch_case("exp of ints", lambda: F.exp(I()), lambda torch: torch.exp(torch.ten
 _torch_case("log of bools", lambda: F.log(B()), lambda torch: torch.log(torch.tensor([True, False])))
 _torch_case("sqrt of ints", lambda: F.sqrt(I()), lambda torch: torch.sqrt(torch.tensor([1, 2])))
 _torch_case("abs of ints", lambda: abs(t([-1, 2])), lambda torch: torch.tensor([-1, 2]).abs())
-_torch_case("uint8 - 1 wraps", lambda: t([0], dtype=np.uint8) - 1, lambda torch: torch.tensor([0], dtype=torch.uint8) - 1)
+_torch_case("uint8 - 1 wraps", lambda: t([0], dtype=np.uint8) - 1,
+            lambda torch: torch.tensor([0], dtype=torch.uint8) - 1)
 _torch_case("float16 + int64", lambda: t([1.5], dtype=np.float16) + t([2]),
             lambda torch: torch.tensor([1.5], dtype=torch.float16) + torch.tensor([2]))
 _torch_case("int32 + int64", lambda: t([1], dtype=np.int32) + t([2]),
@@ -307,7 +309,8 @@ err(V, "int conv", lambda: F.conv2d(t(np.ones((1, 1, 3, 3), int)), t(np.ones((1,
     "conv2d", "int64")
 err(V, "channels", lambda: F.conv2d(r(1, 2, 3, 3), r(1, 3, 2, 2)), ValueError, "conv2d", "channels", "(1, 2, 3, 3)")
 err(V, "3-D input", lambda: F.conv2d(r(2, 3, 3), r(1, 2, 2, 2)), ValueError, "conv2d", "(2, 3, 3)")
-err(V, "kernel larger than the input", lambda: F.conv2d(r(1, 1, 2, 2), r(1, 1, 3, 3)), ValueError, "conv2d", "(1, 1, 2, 2)")
+err(V, "kernel larger than the input", lambda: F.conv2d(r(1, 1, 2, 2), r(1, 1, 3, 3)), ValueError, "conv2d",
+    "(1, 1, 2, 2)")
 err(V, "bias shape", lambda: F.conv2d(r(1, 1, 3, 3), r(2, 1, 2, 2), r(3)), ValueError, "conv2d", "bias", "(3,)")
 err(V, "bias dtype", lambda: F.conv2d(r(1, 1, 3, 3), r(2, 1, 2, 2), r(2, dtype=np.float64)), TypeError, "conv2d",
     "bias", "float64")
@@ -327,10 +330,9 @@ err(V, "transpose stride 0", lambda: F.conv_transpose2d(r(1, 1, 3, 3), r(1, 1, 2
 ok(V, "an empty batch", lambda: F.conv2d(r(0, 1, 3, 3), r(2, 1, 2, 2)),
    like_torch(lambda torch: torch.nn.functional.conv2d(torch.zeros(0, 1, 3, 3), torch.zeros(2, 1, 2, 2))),
    needs_torch=True)
-ok(V, "NaN in, NaN out where it reaches", lambda: F.conv2d(t(np.where(np.eye(3) > 0, np.nan, 1.0)[None, None]
-                                                             .astype(np.float32)), t(np.ones((1, 1, 2, 2), np.float32))),
-   like_torch(lambda torch: torch.nn.functional.conv2d(
-       torch.tensor(np.where(np.eye(3) > 0, np.nan, 1.0)[None, None].astype(np.float32)), torch.ones(1, 1, 2, 2))),
+_DIAGONAL_NAN = np.where(np.eye(3) > 0, np.nan, 1.0)[None, None].astype(np.float32)
+ok(V, "NaN in, NaN out where it reaches", lambda: F.conv2d(t(_DIAGONAL_NAN), t(np.ones((1, 1, 2, 2), np.float32))),
+   like_torch(lambda torch: torch.nn.functional.conv2d(torch.tensor(_DIAGONAL_NAN), torch.ones(1, 1, 2, 2))),
    needs_torch=True)
 
 # -- losses ---------------------------------------------------------------------------------------------

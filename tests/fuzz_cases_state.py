@@ -124,13 +124,15 @@ err(W, "Adam step: the message", _backward, RuntimeError, MODIFIED, "[float32 (8
 for _name, _write in (("Adam step", _adam_step),
                       ("SGD step", lambda D, opt: (D[2].weight.__setattr__("grad", minigan.ones_like(D[2].weight)),
                                                    minigan.optim.SGD([D[2].weight], lr=0.1).step())),
-                      ("load_state_dict", lambda D, opt: D.load_state_dict({k: v * 0.5 for k, v in D.state_dict().items()})),
+                      ("load_state_dict", lambda D, opt: D.load_state_dict(
+                          {k: v * 0.5 for k, v in D.state_dict().items()})),
                       ("weight clipping", lambda D, opt: GANTrainer._clip_weights(list(D.parameters()), 0.01)),
                       ("Module.to(float64) and back", lambda D, opt: D.double().float()),
                       ("nn.init", lambda D, opt: nn.init.normal_(D[2].weight)),
                       ("optimizer load_state_dict, then step", lambda D, opt: (opt.load_state_dict(opt.state_dict()),
                                                                                _adam_step(D, opt)))):
-    err(W, f"{_name} between forward and backward", _backward, RuntimeError, MODIFIED, "version", setup=_written(_write))
+    err(W, f"{_name} between forward and backward", _backward, RuntimeError, MODIFIED, "version",
+        setup=_written(_write))
 ok(W, "the right order: step, then forward and backward", lambda: _right_order(), returns_normally)
 
 
@@ -238,8 +240,10 @@ def stepped_adam():
 
 
 for _opt, _kwargs, _words in (("Adam", dict(lr=-1), ("lr", "-1")), ("Adam", dict(lr="a"), ("lr", "'a'")),
-                              ("Adam", dict(lr=float("nan")), ("lr", "nan")), ("Adam", dict(lr=float("inf")), ("lr", "inf")),
-                              ("Adam", dict(betas=(0.9,)), ("betas", "(0.9,)")), ("Adam", dict(betas=(1.0, 0.9)), ("betas",)),
+                              ("Adam", dict(lr=float("nan")), ("lr", "nan")),
+                              ("Adam", dict(lr=float("inf")), ("lr", "inf")),
+                              ("Adam", dict(betas=(0.9,)), ("betas", "(0.9,)")),
+                              ("Adam", dict(betas=(1.0, 0.9)), ("betas",)),
                               ("Adam", dict(betas=0.9), ("betas", "0.9")), ("Adam", dict(eps=-1), ("eps", "-1")),
                               ("Adam", dict(weight_decay=-0.1), ("weight_decay",)),
                               ("SGD", dict(momentum=-0.5), ("momentum", "-0.5")),
@@ -275,8 +279,10 @@ err(O, "step with a gradient of the wrong shape", _step, RuntimeError, "Adam", "
     setup=adam_with_grads(lambda: minigan.ones(4)))
 err(O, "step with a float64 gradient", _step, RuntimeError, "Adam", "float64",
     setup=adam_with_grads(lambda: minigan.ones(3, dtype=np.float64)))
-err(O, "step with a gradient on sim", _step, RuntimeError, "Adam", "sim", setup=adam_with_grads(lambda: minigan.ones(3, device="sim")))
-err(O, "step with an array for a gradient", _step, TypeError, "Adam", "ndarray", setup=adam_with_grads(lambda: np.ones(3)))
+err(O, "step with a gradient on sim", _step, RuntimeError, "Adam", "sim",
+    setup=adam_with_grads(lambda: minigan.ones(3, device="sim")))
+err(O, "step with an array for a gradient", _step, TypeError, "Adam", "ndarray",
+    setup=adam_with_grads(lambda: np.ones(3)))
 
 
 def _load(change):

@@ -62,7 +62,8 @@ def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean")
     p, t = operands(op, input, target)
     if isinstance(p.array, np.ndarray) and not ((p.array >= 0) & (p.array <= 1)).all():
         bad = p.array[~((p.array >= 0) & (p.array <= 1))].flat[0]
-        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1, got {bad} (input shape {p.shape})")
+        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1, got {bad} "
+                           f"(input shape {p.shape})")
     return _reduce(op, BinaryCrossEntropy()(p, t), reduction)
 
 

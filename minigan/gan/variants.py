@@ -48,7 +48,8 @@ def one_hot(labels: Tensor, num_classes: int, dtype=np.float32) -> Tensor:
     xp = backend.array_module(labels.array)
     if isinstance(labels.array, np.ndarray) and labels.numel() and not (
             0 <= labels.array.min() and labels.array.max() < num_classes):  # (GPUs: unchecked, no host read)
-        raise IndexError(f"one_hot: labels must lie in [0, {num_classes}), got {labels.array.min()}..{labels.array.max()}")
+        raise IndexError(f"one_hot: labels must lie in [0, {num_classes}), got "
+                         f"{labels.array.min()}..{labels.array.max()}")
     return Tensor(xp.eye(num_classes, dtype=dtype)[labels.array])
 
 

@@ -90,7 +90,8 @@ class _ConvNd(Module):
         self.dilation = _pair(f"{name}: dilation", dilation, 1)
         self.output_padding = _pair(f"{name}: output_padding", output_padding, 0)
         if any(p >= s for p, s in zip(self.output_padding, self.stride)):
-            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller than stride {self.stride}")
+            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller than stride "
+                             f"{self.stride}")
         self.groups = groups
         self.weight = _new_parameter(weight_shape + self.kernel_size, device, dtype)
         if bias:
