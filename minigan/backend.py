@@ -260,3 +260,25 @@ def uniform(shape, dtype, device: Device):
             return gen.random_sample(shape, dtype=dtype)
     out = gen.random(shape, dtype=dtype)
     return sim.asarray(out, count=False) if device.type == "sim" else out
+
+
+def integers(low: int, high: int, shape, device: Device):
+    """Uniform int64 samples from [low, high), generated on ``device``."""
+    device = Device(device)
+    gen = _generator(device)
+    if device.type == "cuda":
+        with _cupy.cuda.Device(device.index):
+            return gen.randint(low, high, size=shape, dtype=np.int64)
+    out = gen.integers(low, high, size=shape, dtype=np.int64)
+    return sim.asarray(out, count=False) if device.type == "sim" else out
+
+
+def permutation(n: int, device: Device):
+    """A random permutation of 0..n-1 (int64), generated on ``device``."""
+    device = Device(device)
+    gen = _generator(device)
+    if device.type == "cuda":
+        with _cupy.cuda.Device(device.index):
+            return gen.permutation(n).astype(np.int64)
+    out = gen.permutation(n).astype(np.int64)
+    return sim.asarray(out, count=False) if device.type == "sim" else out

@@ -20,7 +20,8 @@ import numpy as np
 from .. import autograd
 from .. import functional as F
 from ..autograd import no_grad
-from ..tensor import Tensor, randn
+from ..creation import randn
+from ..tensor import Tensor
 from .losses import GANLoss, gradient_penalty
 
 

@@ -28,7 +28,8 @@ import numpy as np
 from .. import autograd, backend, nn
 from .. import functional as F
 from ..autograd import no_grad
-from ..tensor import Tensor, rand, randn
+from ..creation import rand, randn
+from ..tensor import Tensor
 from .losses import GANLoss, get_loss, gradient_penalty
 from .models import dcgan_init_
 from .trainer import MetricsLog, _grad_norm, _set_grads

@@ -262,6 +262,10 @@ class Module:
         """``to("cpu")``."""
         return self.to("cpu")
 
+    def cuda(self, device=None):
+        """``to("cuda")`` (``device``: a GPU index; the first GPU by default)."""
+        return self.to(backend.Device("cuda", device))
+
     def float(self):
         """Cast floating-point parameters and buffers to float32."""
         return self.to(dtype=np.float32)
