@@ -39,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument("--pairs", type=int, default=8, help="interpolation rows (pairs of endpoints)")
     p.add_argument("--steps", type=int, default=10, help="images per interpolation row, endpoints included")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
     p.add_argument("--out", default=os.path.join("runs", "latent"))
     return p.parse_args(argv)
 

@@ -44,7 +44,7 @@ SAMPLE_GRID = 64  # images in each epoch's grid
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
     p.add_argument("--arch", choices=["mlp", "dcgan"], default="dcgan")
     p.add_argument("--loss", choices=sorted(LOSSES), default="non-saturating")
     p.add_argument("--epochs", type=int, default=10)

@@ -23,7 +23,7 @@ def parse_args(argv=None):
     p.add_argument("--n", type=int, default=64, help="number of images")
     p.add_argument("--out", default="samples.npy", help="the .npy file (a .png grid is written beside it)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
     return p.parse_args(argv)
 
 

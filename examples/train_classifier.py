@@ -34,7 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate, halved every 4 epochs")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
     p.add_argument("--limit", type=int, default=None, help="train on the first N training digits only (a smoke test)")
     p.add_argument("--out", default=str(WEIGHTS))
     args = p.parse_args(argv)

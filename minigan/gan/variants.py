@@ -73,7 +73,7 @@ def example_parser(description: str, name: str, epochs: int):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4, help="D's Adam learning rate (betas 0.5, 0.999, as DCGAN)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", type=backend.device_argument, help="cpu, cuda or cuda:N")
     p.add_argument("--data-dir", default=None, help="where the MNIST IDX files are")
     p.add_argument("--out", default=os.path.join("runs", name))
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
