@@ -12,6 +12,7 @@ module that owns their input arrays and call ``xp.exp``, ``xp.matmul`` and so on
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
@@ -214,9 +215,28 @@ def to_device(array, device: Device):
         return host
     if device.type == "sim":
         return sim.asarray(host)
-    cupy = _import_cupy(device.index)
-    with cupy.cuda.Device(device.index):
-        return cupy.asarray(host)
+    with on_device(device):
+        return _cupy.asarray(host)
+
+
+_SAME_DEVICE = contextlib.nullcontext()
+
+
+def on_device(device):
+    """Context in which CuPy allocates and launches on ``device`` (a no-op for cpu and sim)."""
+    device = Device(device)
+    if device.type == "cuda":
+        return _import_cupy(device.index).cuda.Device(device.index)
+    return _SAME_DEVICE
+
+
+def on_device_of(array):
+    """Context in which CuPy calls on ``array`` run on its GPU. CuPy allocates and launches on
+    the *current* GPU, so ops on a cuda:1 array must make GPU 1 current; with one GPU it always
+    is, and off CUDA there is nothing to switch: then this is a no-op."""
+    if _gpu_count > 1 and _cupy is not None and isinstance(array, _cupy.ndarray):
+        return array.device
+    return _SAME_DEVICE
 
 
 def to_numpy(array) -> np.ndarray:
@@ -244,56 +264,30 @@ def scatter_add(target, index, values) -> None:
         cupyx.scatter_add(target, index, values)
 
 
-# Random numbers: one generator per kind of device, reseeded together by manual_seed.
-_generators: dict = {}
-
-
+# Random numbers: one generator per device (minigan/rng.py), reseeded together by manual_seed.
 def manual_seed(seed: int) -> None:
-    """Seed the random generators of every backend (CPU, sim and, if imported, CUDA)."""
-    _generators.clear()
-    _generators["seed"] = int(seed)
-    if _cupy is not None:
-        _cupy.random.seed(int(seed))
-
-
-def _generator(device: Device):
-    key = "cuda" if device.type == "cuda" else "host"
-    if key not in _generators:
-        seed = _generators.get("seed")
-        if key == "cuda":
-            _generators[key] = _import_cupy().random.RandomState(seed)
-        else:
-            _generators[key] = np.random.default_rng(seed)
-    return _generators[key]
+    """Seed the random generators of every device (the CPU, sim and each GPU) with ``seed``."""
+    rng.seed_all(int(seed))
 
 
 def rng_state() -> dict:
-    """The host generator's state (a dict of plain numbers), for checkpoints."""
-    return _generator(CPU).bit_generator.state
+    """The seed and every device's generator state (plain numbers), for checkpoints."""
+    return rng.get_state()
 
 
 def set_rng_state(state: dict) -> None:
     """Restore a state returned by :func:`rng_state`."""
-    _generator(CPU).bit_generator.state = state
+    rng.set_state(state)
 
 
 def standard_normal(shape, dtype, device: Device):
-    """Samples of N(0, 1) of ``dtype``, generated on ``device``."""
-    device = Device(device)
-    gen = _generator(device)
-    if device.type == "cuda":
-        with _cupy.cuda.Device(device.index):
-            return gen.standard_normal(shape, dtype=dtype)
-    out = gen.standard_normal(shape, dtype=dtype)
-    return sim.asarray(out, count=False) if device.type == "sim" else out
+    """Samples of N(0, 1) of ``dtype``, generated on ``device`` by its generator."""
+    return rng.generator(device).standard_normal(shape, dtype)
 
 
 def uniform(shape, dtype, device: Device):
-    """Samples of U[0, 1) of ``dtype``, generated on ``device``."""
-    device = Device(device)
-    gen = _generator(device)
-    if device.type == "cuda":
-        with _cupy.cuda.Device(device.index):
-            return gen.random_sample(shape, dtype=dtype)
-    out = gen.random(shape, dtype=dtype)
-    return sim.asarray(out, count=False) if device.type == "sim" else out
+    """Samples of U[0, 1) of ``dtype``, generated on ``device`` by its generator."""
+    return rng.generator(device).uniform(shape, dtype)
+
+
+from . import rng  # noqa: E402  (rng uses Device)

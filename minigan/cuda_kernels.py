@@ -1,5 +1,5 @@
-"""The CUDA kernels: im2col, col2im, batch norm's elementwise parts and the Adam update as
-CuPy ElementwiseKernels.
+"""The CUDA kernels: im2col, col2im, batch norm's elementwise parts, the Adam update and the
+random numbers of minigan/rng.py as CuPy ElementwiseKernels.
 
 On a GPU each CuPy call is a kernel launch that costs tens of microseconds of CPU time, and
 the array forms of these steps need several: im2col pads, views and copies; col2im adds one
@@ -15,6 +15,8 @@ columns (C*kh*kw, Ho*Wo*N). These run on cuda arrays; the tests run the same ker
 on the CPU through ``minigan.sim.ElementwiseKernel`` (a compiled stand-in).
 """
 from __future__ import annotations
+
+import numpy as np
 
 from . import backend
 
@@ -74,6 +76,37 @@ KERNELS = {
         param -= step_size * (m / (sqrt(v) / bias2_sqrt + eps));
         """),
 }
+
+# minigan/rng.py's counter-based stream: word c of the stream `key` is mix64(key + (c + 1) golden)
+_RANDOM_WORD = """
+__device__ unsigned long long minigan_mix64(unsigned long long z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+__device__ unsigned long long minigan_random_word(unsigned long long key, unsigned long long c) {
+    return minigan_mix64(key + (c + 1) * 0x9E3779B97F4A7C15ULL);
+}
+"""
+KERNELS.update({
+    "minigan_random_uniform": (
+        "uint64 key, uint64 offset", "T out",
+        # U[0, 1) from the top 24 (float32) or 53 (float64) bits of word 2 (offset + i)
+        """
+        const unsigned long long word = minigan_random_word(key, 2 * (offset + (unsigned long long)i));
+        out = sizeof(T) == 4 ? (T)((float)(word >> 40) * 5.9604644775390625e-08f)
+                             : (T)((double)(word >> 11) * 1.1102230246251565e-16);
+        """, _RANDOM_WORD),
+    "minigan_random_normal": (
+        "uint64 key, uint64 offset", "T out",
+        # Box-Muller in double: sqrt(-2 ln u1) cos(2 pi u2), u1 in (0, 1] and u2 in [0, 1) from words c, c + 1
+        """
+        const unsigned long long c = 2 * (offset + (unsigned long long)i);
+        const double u1 = ((double)(minigan_random_word(key, c) >> 11) + 1.0) * 1.1102230246251565e-16;
+        const double u2 = (double)(minigan_random_word(key, c + 1) >> 11) * 1.1102230246251565e-16;
+        out = (T)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        """, _RANDOM_WORD),
+})
 _compiled = {}  # (array module, kernel name) -> ElementwiseKernel
 
 
@@ -85,8 +118,8 @@ def uses_kernels(array) -> bool:
 def _kernel(xp, name: str):
     key = (xp.__name__, name)
     if key not in _compiled:  # compiled on first use (NVRTC on a GPU, the C++ compiler on sim)
-        in_params, out_params, body = KERNELS[name]
-        _compiled[key] = xp.ElementwiseKernel(in_params, out_params, body, name)
+        in_params, out_params, body, *preamble = KERNELS[name]
+        _compiled[key] = xp.ElementwiseKernel(in_params, out_params, body, name, preamble="".join(preamble))
     return _compiled[key]
 
 
@@ -138,3 +171,11 @@ def adam(param, grad, m, v, beta1: float, beta2: float, step_size: float, bias2_
     xp, t = backend.array_module(param), param.dtype.type
     _kernel(xp, "minigan_adam")(grad, t(1 - beta1), t(beta2), t(1 - beta2), t(step_size), t(bias2_sqrt), t(eps),
                                 param, m, v)
+
+
+def random_fill(kind: str, key: int, offset: int, out):
+    """Fill ``out`` with the values ``offset``, ``offset + 1``, ... of rng.py's stream ``key``:
+    ``kind`` "uniform" (U[0, 1)) or "normal" (N(0, 1)), in one kernel; returns ``out``."""
+    xp = backend.array_module(out)
+    _kernel(xp, f"minigan_random_{kind}")(np.uint64(key), np.uint64(offset), out)
+    return out

@@ -87,7 +87,8 @@ class Optimizer:
                     if p.grad is not None:
                         self._check_grad(p, index)
                         state = self.state.get(p, {})
-                        self._update(p, p.grad.array, state, group)
+                        with backend.on_device_of(p.array):
+                            self._update(p, p.grad.array, state, group)
                         if state:  # plain SGD keeps none
                             self.state[p] = state
         return loss

@@ -122,7 +122,8 @@ def _inplace(op):
 for _name, _op in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
                    ("truediv", operator.truediv), ("floordiv", operator.floordiv),
                    ("mod", operator.mod), ("pow", operator.pow), ("matmul", operator.matmul),
-                   ("and", operator.and_), ("or", operator.or_), ("xor", operator.xor)]:
+                   ("and", operator.and_), ("or", operator.or_), ("xor", operator.xor),
+                   ("lshift", operator.lshift), ("rshift", operator.rshift)]:
     setattr(ndarray, f"__{_name}__", _binary(_op))
     setattr(ndarray, f"__r{_name}__", _reflected(_op))
     setattr(ndarray, f"__i{_name}__", _inplace(getattr(operator, f"i{_name}")))

@@ -10,7 +10,8 @@ It is strict, and supports only what minigan's kernels use, raising ``NotImpleme
 for the rest:
 
 - parameters are ``"TYPE name"`` or ``"raw TYPE name"``; TYPE is a NumPy dtype name (float32,
-  float64, int32, int64) or a one-letter placeholder bound by the first array passed for it;
+  float64, int32, int64, uint64) or a one-letter placeholder bound by the first array passed for it;
+- a ``preamble`` (helper functions) goes before the kernel, as in CuPy;
 - every output array is passed by the caller (no allocation); non-raw inputs broadcast to
   the outputs' shape; ``raw`` arrays are indexed with flat C-order indices;
 - in the body, ``i`` is the element index, a non-raw input is that element's value, a non-raw
@@ -29,7 +30,8 @@ import tempfile
 import numpy as np
 
 C_TYPES = {"float32": ("float", ctypes.c_float), "float64": ("double", ctypes.c_double),
-           "int32": ("int", ctypes.c_int32), "int64": ("long long", ctypes.c_int64)}
+           "int32": ("int", ctypes.c_int32), "int64": ("long long", ctypes.c_int64),
+           "uint64": ("unsigned long long", ctypes.c_uint64)}
 _compiled = {}  # C++ source -> ctypes function
 _build_dir = None
 
@@ -61,9 +63,9 @@ def _parse(params: str, output: bool) -> list:
 class ElementwiseKernel:
     """``cupy.ElementwiseKernel(in_params, out_params, operation, name)``, run on the CPU."""
 
-    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel"):
+    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel", preamble: str = ""):
         self.params = _parse(in_params, False) + _parse(out_params, True)
-        self.operation, self.name = operation, name
+        self.operation, self.name, self.preamble = operation, name, preamble
 
     def __call__(self, *args):
         from .sim import ndarray  # sim imports this module
@@ -141,6 +143,7 @@ class ElementwiseKernel:
         host = "" if cuda else "#define __host__\n#define __device__\n"
         return (f"{host}#include <cmath>\n#include <cstddef>\n{'' if cuda else 'using namespace std;'}\n{typedefs}"
                 "struct _Index { long long n; __host__ __device__ long long size() const { return n; } };\n"
+                f"{self.preamble}\n"
                 f'extern "C" {"__global__ " if cuda else ""}void {self.name}({", ".join(arguments)}) {{\n'
                 "  const _Index _ind = {_n};\n"
                 f"  {loop} {{\n    {' '.join(bindings)}\n"

@@ -247,9 +247,10 @@ def _shape(shape) -> tuple:
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``."""
-    xp = backend.Device(device or "cpu").xp
+    device = backend.Device(device or "cpu")
     shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-    array = xp.full(shape, fill_value, dtype=np.dtype(dtype or DEFAULT_DTYPE))
+    with backend.on_device(device):
+        array = device.xp.full(shape, fill_value, dtype=np.dtype(dtype or DEFAULT_DTYPE))
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -289,11 +290,12 @@ def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     """Evenly spaced values in [start, stop), like ``numpy.arange``."""
     if stop is None:
         start, stop = 0, start
-    xp = backend.Device(device or "cpu").xp
+    device = backend.Device(device or "cpu")
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
         dtype = np.int64 if is_int else DEFAULT_DTYPE
-    return Tensor(xp.arange(start, stop, step, dtype=np.dtype(dtype)))
+    with backend.on_device(device):
+        return Tensor(device.xp.arange(start, stop, step, dtype=np.dtype(dtype)))
 
 
 manual_seed = backend.manual_seed

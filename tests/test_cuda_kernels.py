@@ -177,8 +177,8 @@ ARRAY_INPUTS = {"minigan_adam": {"grad"},
 def test_kernels_compile_as_cuda(tmp_path):
     """Each kernel body, in float32 and float64, compiles as device code (nvcc -c: no GPU needed)."""
     files = []
-    for name, (in_params, out_params, body) in cuda_kernels.KERNELS.items():
-        kernel = sim.ElementwiseKernel(in_params, out_params, body, name)
+    for name, (in_params, out_params, body, *preamble) in cuda_kernels.KERNELS.items():
+        kernel = sim.ElementwiseKernel(in_params, out_params, body, name, preamble="".join(preamble))
         kinds = tuple("raw" if raw else "array" if out or param in ARRAY_INPUTS.get(name, ()) else "scalar"
                       for raw, _, param, out in kernel.params)
         for dtype in ("float32", "float64"):

@@ -131,3 +131,49 @@ def test_the_examples_print_the_reason_and_stop(script):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"{script}: error: argument --device: cuda cannot be used: ")
     assert last.endswith(backend.cuda_unavailable_reason())
+
+
+# -- which GPU runs an op ------------------------------------------------------------------------
+def test_on_device_of_switches_only_between_gpus(unchecked):
+    """CuPy launches on the current GPU: with two, an op on a cuda:1 array must make GPU 1
+    current (the array's ``.device`` is that context); with one GPU, or off CUDA, nothing to do."""
+    cupy = stand_in_cupy(gpus=2)
+    cupy.ndarray = type("ndarray", (), {"device": "the context of GPU 1"})
+    unchecked.setitem(sys.modules, "cupy", cupy)
+    assert minigan.cuda_is_available()
+    on_gpu1 = cupy.ndarray()
+    assert backend.on_device_of(on_gpu1) == "the context of GPU 1"
+    assert backend.on_device_of(np.zeros(2)) is backend.on_device_of(sim.zeros(2)) is backend._SAME_DEVICE
+    unchecked.setattr(backend, "_gpu_count", 1)
+    assert backend.on_device_of(on_gpu1) is backend._SAME_DEVICE
+
+
+def test_ops_backward_steps_and_creation_enter_their_device(monkeypatch):
+    """The places that must run on the array's GPU ask for its context: every Function's
+    forward (with its first input), the backward pass (with the seed gradient), each optimizer
+    update (with the parameter) and the creation functions (with the device)."""
+    entered = []
+
+    class Recorder:
+        def __init__(self, what):
+            self.what = what
+
+        def __enter__(self):
+            entered.append(self.what)
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(backend, "on_device_of", lambda array: Recorder(array))
+    monkeypatch.setattr(backend, "on_device", lambda device: Recorder(str(backend.Device(device))))
+    w = minigan.randn(3, device="sim", requires_grad=True)
+    x = minigan.ones(3, device="sim")
+    assert entered == ["sim", "sim"]
+    loss = (w * x).sum()
+    assert entered[2] is w.array and entered[3].shape == (3,) and len(entered) == 4  # Mul, then Sum
+    loss.backward()
+    seed = entered[4]
+    assert seed.shape == () and float(seed.get()) == 1.0  # the backward pass, on the seed's device
+    before, param = len(entered), w.array
+    minigan.optim.SGD([w], lr=0.1).step()
+    assert entered[before] is param
