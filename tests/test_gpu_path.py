@@ -255,7 +255,10 @@ TINY = ["--limit", "32", "--batch-size", "16", "--log-every", "1"]  # 2 steps an
 def _run_example(device, args, tmp_path):
     """examples/mnist_gan.py with ``args``: on a GPU as a subprocess, as users run it; on sim
     in this process (the sim-kernels branch choice lives here)."""
-    env = {**os.environ, "MINIGAN_DATA": str(tmp_path / "no-data"), "HOME": str(tmp_path / "home")}
+    dead_proxy = "http://127.0.0.1:9"  # downloads fail at once: the embedded 10,000 digits are used
+    env = {**os.environ, "MINIGAN_DATA": str(tmp_path / "no-data"), "HOME": str(tmp_path / "home"),
+           **{k: dead_proxy for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}}
+    env.pop("no_proxy", None), env.pop("NO_PROXY", None)
     if device.startswith("cuda"):
         result = subprocess.run([sys.executable, str(ROOT / "examples" / "mnist_gan.py"), "--device", device, *args],
                                 capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
