@@ -259,6 +259,7 @@ def _run_example(device, args, tmp_path):
     env = {**os.environ, "MINIGAN_DATA": str(tmp_path / "no-data"), "HOME": str(tmp_path / "home"),
            **{k: dead_proxy for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}}
     env.pop("no_proxy", None), env.pop("NO_PROXY", None)
+    env.setdefault("CUPY_CACHE_DIR", os.path.expanduser("~/.cupy/kernel_cache"))  # compiled kernels, kept
     if device.startswith("cuda"):
         result = subprocess.run([sys.executable, str(ROOT / "examples" / "mnist_gan.py"), "--device", device, *args],
                                 capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
