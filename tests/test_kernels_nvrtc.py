@@ -28,11 +28,17 @@ REQUIRED = os.environ.get("MINIGAN_REQUIRE_NVRTC") == "1"
 ARCHS = (80, 90)
 # (ndim, c_contiguous, 32-bit indexing) of the non-raw arrays and the indexer
 LAYOUTS = {"contiguous-1d-int32": (1, True, True), "strided-4d-int64": (4, False, False)}
-# the non-raw inputs that minigan passes as arrays (the other non-raw inputs are scalars)
-ARRAY_INPUTS = {"minigan_adam": {"grad"},
-                "minigan_batch_norm_forward": {"centered", "inv_std", "weight", "bias"},
-                "minigan_batch_norm_backward": {"gy", "xhat", "g_weight", "g_bias", "scale"}}
-RAW_NDIM = {"img": 4, "col": 2}  # im2col's image (C, H, W, N) and col2im's columns
+RAW_NDIM = {"img": 4, "col": 2}  # im2col's image (C, H, W, N) and col2im's columns; other raw arrays: the layout's
+
+
+def nvrtc_available() -> bool:
+    """Whether this test can run here: CuPy imports and NVRTC loads."""
+    try:
+        from cupy.cuda import compiler
+        compiler._get_nvrtc_version()
+    except Exception:  # noqa: BLE001 (not installed, or the library not found)
+        return False
+    return True
 
 
 def _missing(reason):
@@ -66,8 +72,8 @@ def _arginfos(kernel, dtype, layout, cuda):
     """The _ArgInfo of each argument of a call, as ElementwiseKernel.__call__ builds them."""
     cupy, _kernel, _scalar, _carray = cuda[:4]
     ndim, contiguous, index32 = layout
-    is_array = [p.raw or not p.is_const or p.name in ARRAY_INPUTS.get(kernel.name, ())
-                for p in kernel.in_params + kernel.out_params]
+    scalars = cuda_kernels.scalar_inputs(kernel.name)
+    is_array = [p.raw or not p.is_const or p.name not in scalars for p in kernel.in_params + kernel.out_params]
     in_dtypes = tuple(dtype if a else None for a, _ in zip(is_array, kernel.in_params))
     in_types, out_types, type_map = _kernel._decide_params_type(
         kernel.in_params, kernel.out_params, in_dtypes, (dtype,) * len(kernel.out_params))
@@ -75,18 +81,20 @@ def _arginfos(kernel, dtype, layout, cuda):
     for p, array, t in zip(kernel.in_params + kernel.out_params, is_array, in_types + out_types):
         if not array:
             infos.append(_kernel._ArgInfo(3, _scalar.CScalar, t, 0, True, True))  # ARG_KIND_SCALAR
-        elif p.raw:
+        elif p.raw and p.name in RAW_NDIM:
             infos.append(_kernel._ArgInfo(1, cupy.ndarray, t, RAW_NDIM[p.name], True, index32))  # ARG_KIND_NDARRAY
         else:
             infos.append(_kernel._ArgInfo(1, cupy.ndarray, t, ndim, contiguous, index32))
-    infos.append(_kernel._ArgInfo(2, _carray.Indexer, None, ndim, True, index32))  # ARG_KIND_INDEXER
+    # with every array raw, the call gives size= and CuPy indexes a 1-D range
+    all_raw = all(p.raw for p, array in zip(kernel.in_params + kernel.out_params, is_array) if array)
+    infos.append(_kernel._ArgInfo(2, _carray.Indexer, None, 1 if all_raw else ndim, True, index32))  # ARG_KIND_INDEXER
     return tuple(infos), type_map
 
 
 def _source(name, dtype, layout, cuda):
     cupy, _kernel, header = cuda[0], cuda[1], cuda[6]
-    in_params, out_params, body, *preamble = cuda_kernels.KERNELS[name]
-    kernel = cupy.ElementwiseKernel(in_params, out_params, body, name, preamble="".join(preamble))
+    in_params, out_params, body, preamble = cuda_kernels.spec(name)
+    kernel = cupy.ElementwiseKernel(in_params, out_params, body, name, preamble=preamble)
     arginfos, type_map = _arginfos(kernel, np.dtype(dtype), layout, cuda)
     code = _kernel._get_elementwise_kernel_code(arginfos, type_map, kernel.params, kernel.operation,
                                                 kernel.name, kernel.preamble)
@@ -102,7 +110,7 @@ def test_kernel_compiles_with_nvrtc_from_cupys_own_source(cupy_compiler, name, d
     ctype = {"float32": "float", "float64": "double"}[dtype]
     ndim, contiguous, index32 = layout
     assert f'extern "C" __global__ void {name}(' in source and f"typedef {ctype} T;" in source
-    assert f"CIndexer<{ndim}, {int(index32)}> _ind" in source
+    assert f"CIndexer<{ndim}, {int(index32)}> _ind" in source or f"CIndexer<1, {int(index32)}> _ind" in source
     for arch in ARCHS:
         program = compiler._NVRTCProgram(source, f"{name}.cu", method="cubin")
         try:
