@@ -173,7 +173,8 @@ def _copy_to(value, p: Tensor):
         return value
     array = backend.to_device(value, p.device)
     dtype = p.dtype if array.dtype.kind == "f" else array.dtype
-    return array.astype(dtype, copy=True)
+    with backend.on_device_of(array):  # CuPy's astype allocates on the current GPU
+        return array.astype(dtype, copy=True)
 
 
 def _zeros_like(array):

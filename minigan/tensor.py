@@ -223,7 +223,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
         data = data.array
     if backend.is_array(data):
         device = backend.Device(device or backend.device_of(data))
-        array = backend.to_device(data, device).astype(dtype or data.dtype, copy=True)
+        with backend.on_device(device):  # CuPy's astype allocates on the current GPU
+            array = backend.to_device(data, device).astype(dtype or data.dtype, copy=True)
     else:
         host = np.array(data, dtype=dtype)
         if dtype is None and host.dtype.kind == "f":

@@ -304,7 +304,8 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         for name, source in sources.items():
             target = targets[name]
-            target.array[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
+            with backend.on_device_of(target.array):  # CuPy's astype allocates on the current GPU
+                target.array[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------
@@ -330,7 +331,8 @@ def _convert(array, device, dtype):
     if device is not None:
         array = backend.to_device(array, device)
     if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
-        array = array.astype(dtype)
+        with backend.on_device_of(array):  # CuPy's astype allocates on the current GPU
+            array = array.astype(dtype)
     return array
 
 
