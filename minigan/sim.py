@@ -51,8 +51,9 @@ def launches() -> int:
 
 
 def _count(name: str, result, inputs) -> None:
-    """Count one call; a view of an input, or an allocation, launches nothing."""
-    if name in _ALLOCATIONS or (name in _VIEWS and isinstance(result, np.ndarray) and any(
+    """Count one call; a view of an input, an allocation, or a yes/no question answered on
+    the host (``may_share_memory``) launches nothing."""
+    if name in _ALLOCATIONS or isinstance(result, bool) or (name in _VIEWS and isinstance(result, np.ndarray) and any(
             isinstance(a, np.ndarray) and np.may_share_memory(result, a) for a in inputs)):
         name += " (no launch)"
     calls[name] += 1

@@ -275,6 +275,10 @@ def _check_operands(op: str, x, weight, bias, in_axis: int):
                          f"{weight.shape[in_axis]} (x shape {x.shape})")
     if x.dtype != weight.dtype:
         raise TypeError(f"{op}: x is {x.dtype} but weight is {weight.dtype}")
+    if x.dtype.kind != "f":  # NumPy would compute bool convolutions as logical ors
+        raise TypeError(f"{op}: expected floating-point tensors, got {x.dtype}")
+    if min(weight.shape[2:]) < 1:
+        raise ValueError(f"{op}: kernel size should be greater than zero, got weight of shape {weight.shape}")
     out_channels = weight.shape[1 - in_axis]
     if bias is None:
         return
