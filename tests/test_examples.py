@@ -2,6 +2,7 @@
 import importlib.util
 import json
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -89,16 +90,23 @@ def test_sample_script_writes_images_in_range(mnist_gan, tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the NaN is planted
-def test_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(mnist_gan, tmp_path, monkeypatch):
+def test_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(mnist_gan, tmp_path, monkeypatch, capsys):
     out = tmp_path / "run"
     mnist_gan.main(TINY + ["--epochs", "1", "--out", str(out)])
     before = (out / "checkpoint.npz").read_bytes()
     game = minigan.gan.get_loss("non-saturating")
     broken = type(game)(game.name, lambda r, f: game.d_loss(r, f) * float("nan"), game.g_loss, True)
     monkeypatch.setattr(mnist_gan, "get_loss", lambda name: broken)
-    with pytest.raises(minigan.gan.NonFiniteLossError, match="step 4: d_loss is nan"):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
         mnist_gan.main(TINY + ["--epochs", "2", "--resume", "--out", str(out)])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert stop.value.code == 1 and "Traceback" not in error
+    assert re.search(r"error: step 4: d_loss is nan: training diverged and stopped\. The last good checkpoint is "
+                     r"\S+checkpoint\.npz \(epoch 1, step 3\); snapshots of epoch 1\. Lower the learning rate", error)
     assert (out / "checkpoint.npz").read_bytes() == before
+    with pytest.raises(minigan.gan.NonFiniteLossError, match="step 4: d_loss is nan"):  # --debug: the exception
+        mnist_gan.main(TINY + ["--epochs", "2", "--resume", "--out", str(out), "--debug"])
 
 
 def test_eval_every_scores_samples_into_metrics(mnist_gan, tmp_path):
