@@ -52,6 +52,8 @@ def _read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
         try:
             with gzip.GzipFile(fileobj=file) as stream:
                 return _read_declared(stream, path, min(max_bytes, MAX_INFLATION * size + 4096))
+        except DataError:
+            raise
         except EOFError as err:
             raise DataError(f"{path}: truncated gzip file ({size} bytes; {err})") from err
         except (OSError, ValueError) as err:  # gzip.BadGzipFile, zlib.error

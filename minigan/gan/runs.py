@@ -336,14 +336,15 @@ def non_finite_value(tree, where: str = "") -> str | None:
 
 def resumed_config(saved: dict, given: dict, source) -> dict:
     """The saved configuration, after checking the options typed on the command line (``given``:
-    {key: value}): one that differs from the saved value raises UsageError naming both."""
+    {key: value}): one that differs from the saved value raises UsageError naming both. A typed
+    option the saved configuration lacks (a checkpoint from an older minigan) is taken as typed."""
     for key, value in given.items():
         if key in saved and _normal(value) != _normal(saved[key]):
             flag = "--" + key.replace("_", "-")
             raise UsageError(f"{flag} {_shown(value)} conflicts with the run being resumed, which has "
                              f"{_shown(saved[key])} ({source}); leave {flag} out to continue the run, "
                              "or start a new one in another --out")
-    return saved
+    return {**{key: value for key, value in given.items() if key not in saved}, **saved}
 
 
 def _normal(value):
