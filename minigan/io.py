@@ -261,8 +261,8 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: Pat
             return np.empty(shape, dtype=dtype)
         buffer = np.empty(nbytes, dtype=np.uint8)
         view, filled = memoryview(buffer), 0
-        while filled < nbytes:
-            got = member.readinto(view[filled:])
+        while filled < nbytes:  # in 1 MiB pieces: no second copy of a large array
+            got = member.readinto(view[filled:filled + (1 << 20)])
             if not got:
                 raise CheckpointError(f"load: {path} is truncated: the array '{key}' ends after {filled} of "
                                       f"{nbytes} bytes")

@@ -174,6 +174,7 @@ def _rows(path, drop=("seconds", "images_per_s")) -> list:
     return [{k: v for k, v in json.loads(line).items() if k not in drop} for line in path.read_text().splitlines()]
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # lr 1e6 overflows, as it should
 def test_a_learning_rate_far_too_large_stops_at_the_first_step_and_saves_nothing(mnist_gan, no_plots, tmp_path, capsys):
     code, line = _exit(mnist_gan.main, MLP + ["--epochs", "2", "--lr", "1e6", "--out", str(tmp_path)], capsys)
     assert code == 1
