@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 import minigan
-from minigan.cli import add_debug_flag, non_negative_int, positive_int, run_script
+from minigan.cli import UsageError, add_debug_flag, non_negative_int, positive_int, run_script
 from minigan.gan.checkpoints import LABELLED, generate, load_generator
 from minigan.images import save_grid
 
@@ -37,7 +37,7 @@ def build_parser():
 def sample(args) -> None:
     generator, latent_dim, kind = load_generator(args.checkpoint, args.device)
     if args.label is not None and kind not in LABELLED:
-        raise minigan.cli.UsageError(f"--label: {args.checkpoint} holds a generator without labels")
+        raise UsageError(f"--label: {args.checkpoint} holds a generator without labels")
     minigan.manual_seed(args.seed)
     z = minigan.randn(args.n, latent_dim, device=args.device)
     labels = minigan.full((args.n,), args.label, dtype="int64", device=args.device) if args.label is not None else None

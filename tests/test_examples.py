@@ -215,6 +215,16 @@ def test_resume_takes_the_saved_configuration_and_refuses_a_contradiction(mnist_
     assert "nothing to do: the run in" in capsys.readouterr().out
 
 
+def test_resume_refuses_other_data_than_the_run_trained_on(mnist_gan, no_plots, tmp_path, capsys):
+    """E.g. a run on the full MNIST set whose files are gone: it would resume on the embedded sample."""
+    mnist_gan.main(MLP + ["--epochs", "1", "--out", str(tmp_path)])
+    checkpoint = minigan.load(tmp_path / "checkpoint.npz")
+    minigan.save({**checkpoint, "dataset_size": 60000}, tmp_path / "checkpoint.npz")  # as if trained on 60,000
+    code, line = _exit(mnist_gan.main, ["--resume", "--epochs", "2", "--out", str(tmp_path)], capsys)
+    assert code == 1 and re.search(r"error: the run trained on 60000 images, but 32 are found now \(the embedded "
+                                   r"10,000-digit sample\): give it the same data", line)
+
+
 def test_a_crash_between_metrics_and_checkpoint_leaves_no_duplicate_rows(mnist_gan, no_plots, tmp_path, monkeypatch, capsys):
     mnist_gan.main(MLP + ["--epochs", "3", "--out", str(tmp_path / "straight")])
     out = tmp_path / "crashed"

@@ -231,6 +231,15 @@ def test_a_crash_between_the_logs_and_the_checkpoint_leaves_no_duplicate_rows(tm
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_log_line_torn_by_a_crash_is_dropped_on_resume(tmp_path):
+    train(tmp_path / "straight", 2)
+    train(tmp_path / "torn", 1)
+    with open(tmp_path / "torn" / "steps.jsonl", "a") as f:
+        f.write('{"step": 5, "d_lo')  # the process died mid-line
+    train(tmp_path / "torn", 2, resume="checkpoint.npz")
+    assert lines(tmp_path / "torn" / "steps.jsonl") == lines(tmp_path / "straight" / "steps.jsonl")
+
+
 def test_resuming_from_an_older_snapshot_drops_the_abandoned_future(tmp_path):
     train(tmp_path, 4)
     train(tmp_path, 4, resume="checkpoint_epoch_002.npz")  # the same run again from epoch 2

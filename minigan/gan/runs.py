@@ -99,10 +99,11 @@ class Run:
     The scripts' loops use it this way::
 
         run = Run(out, keep=3)
-        checkpoint = run.open(resume=None, overwrite=False)  # None for a new run
-        ... build models, optimizers, loader; restore them from checkpoint ...
-        run.track(loader, G, D)
         with run.stop_signals():
+            checkpoint = run.open(resume=None, overwrite=False)  # None for a new run
+            ... build models, optimizers, loader; restore them from checkpoint ...
+            run.track(loader, G, D)
+            run.stop_if_asked(state)  # a signal during the set-up
             for epoch in run.epochs(total):
                 for real, labels in loader:
                     new_rows = run.record(step(real, labels), log_every)
@@ -119,6 +120,7 @@ class Run:
         self.batches_done = 0  # batches of the epoch in progress
         self.saved = None  # (path, epoch, step) of the checkpoint.npz this run wrote or resumed from
         self._log, self._unwritten, self._loader, self._models = MetricsLog(max_weight), [], None, ()
+        self._first_step = 0  # the step count when track() was called (steps since: this process's)
         self._signals = StopSignals()
 
     @property
@@ -165,7 +167,8 @@ class Run:
 
     def _rewind(self) -> None:
         """Drop what came after the checkpoint being resumed: log rows past its step or epoch,
-        snapshots of later epochs (a crash after the logs, or a return to an older snapshot)."""
+        snapshots of later epochs (a crash after the logs, or a return to an older snapshot),
+        and a last line torn by a crash mid-write."""
         self.out.mkdir(parents=True, exist_ok=True)
         self._keep_rows("steps.jsonl", lambda row: row["step"] <= self.step)
         self._keep_rows("metrics.jsonl", lambda row: row["epoch"] <= self.epoch)
@@ -179,7 +182,7 @@ class Run:
             return
         with open(path) as f:
             lines = [line for line in f if line.strip()]
-        kept = [line for line in lines if keep(json.loads(line))]
+        kept = [line for line in lines if (row := _json_or_none(line)) is not None and keep(row)]
         if len(kept) != len(lines):
             _write_text(path, "".join(kept))
 
@@ -345,6 +348,13 @@ def resumed_config(saved: dict, given: dict, source) -> dict:
                              f"{_shown(saved[key])} ({source}); leave {flag} out to continue the run, "
                              "or start a new one in another --out")
     return {**{key: value for key, value in given.items() if key not in saved}, **saved}
+
+
+def _json_or_none(line: str):
+    try:
+        return json.loads(line) if line.endswith("\n") else None  # no newline: a torn last line
+    except json.JSONDecodeError:
+        return None
 
 
 def _normal(value):
