@@ -8,17 +8,17 @@ Each op runs at the shapes it has in minigan.gan's DCGAN (conv2d and conv_transp
 k=4, s=2, p=1; the generator's input layer and the discriminator's head; batch_norm in training
 mode), on the same float32 inputs in both libraries, every input requiring grad (so both record
 their graph, as in training). "fwd+bwd" is one forward and one backward of a fixed random
-upstream gradient. Repetitions alternate minigan and torch so that machine noise hits both alike;
-the table shows medians in milliseconds, warm-up runs excluded; ratio = minigan / torch.
-Without PyTorch only minigan's columns are printed.
+upstream gradient. Each framework runs in child processes of its own, rounds alternating which
+goes first (see bench/harness.py for why: in one process their thread pools fight over the
+cores); the table shows, per op, the median over rounds of each child's median in milliseconds,
+warm-up runs excluded; ratio = minigan / torch. Without PyTorch only minigan's columns are printed.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import time
+import sys
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -26,6 +26,9 @@ import numpy as np
 import minigan
 from minigan import backend
 from minigan import functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 
 class Case(NamedTuple):
@@ -114,58 +117,28 @@ def torch_runner(torch, case: Case, device: str, seed: int) -> Runner:
                   lambda shape: torch.tensor(rng.standard_normal(shape).astype(np.float32), device=device), sync)
 
 
-def seconds(run) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+def measure(runner, repeat: int, warmup: int) -> list:
+    """Median milliseconds of [forward, forward_backward] of one runner."""
+    forward = harness.time_calls(runner.forward, repeat, warmup)
+    both = harness.time_calls(runner.forward_backward, repeat, warmup)
+    return [statistics.median(forward) * 1e3, statistics.median(both) * 1e3]
 
 
-def measure(runners, repeat: int, warmup: int) -> list:
-    """Median seconds of [forward, forward_backward] for each runner, repetitions interleaved."""
-    for _ in range(warmup):
-        for r in runners:
-            r.forward()
-            r.forward_backward()
-    times = [([], []) for _ in runners]
-    for _ in range(repeat):
-        for r, (fwd, both) in zip(runners, times):  # minigan, torch, minigan, torch, ...
-            fwd.append(seconds(r.forward))
-        for r, (fwd, both) in zip(runners, times):
-            both.append(seconds(r.forward_backward))
-    return [(statistics.median(fwd), statistics.median(both)) for fwd, both in times]
-
-
-def numpy_threads() -> int:
-    """How many threads NumPy's BLAS uses: threadpoolctl if installed, else the usual
-    environment variables, else one per core (OpenBLAS's and MKL's default)."""
-    try:
-        from threadpoolctl import threadpool_info
-        counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-        if counts:
-            return max(counts)
-    except ImportError:
-        pass
-    for name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        if os.environ.get(name, "").isdigit():
-            return int(os.environ[name])
-    return os.cpu_count() or 1
-
-
-def import_torch(device: str, threads: int):
-    """torch ready for ``device`` (threads set to match NumPy), or (None, the reason)."""
-    try:
+def child(framework: str, args) -> None:
+    """Time every case in one framework, in this (fresh) process; print the JSON result."""
+    if framework == "torch":
         import torch
-    except ImportError:
-        return None, "PyTorch is not installed"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        return None, f"this PyTorch ({torch.__version__}) has no CUDA"
-    torch.set_num_threads(threads)
-    return torch, ""
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            raise SystemExit(f"this PyTorch ({torch.__version__}) has no CUDA")
+        make = lambda case, seed: torch_runner(torch, case, args.device, seed)  # noqa: E731
+    else:
+        make = lambda case, seed: minigan_runner(case, args.device, seed)  # noqa: E731
+    cases = [measure(make(case, i), args.repeat, args.warmup) for i, case in enumerate(dcgan_cases(args.batch))]
+    harness.report({"ms": sum(both for _, both in cases), "cases": cases})
 
 
 def ms(t: float) -> str:
-    """Seconds as milliseconds with about three significant digits (never rounded to 0)."""
-    t *= 1e3
+    """Milliseconds with about three significant digits (never rounded to 0)."""
     return f"{t:.0f}" if t >= 100 else f"{t:.1f}" if t >= 10 else f"{t:.2f}" if t >= 0.1 else f"{t:.2g}"
 
 
@@ -177,40 +150,45 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu or cuda (minigan on CuPy, torch on CUDA)")
     p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--rounds", type=int, default=3, help="child processes per framework (alternating)")
     p.add_argument("--repeat", type=int, default=15, help="timed repetitions per op (median reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs per op first")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch's threads (default: as many as NumPy's BLAS uses)")
+    p.add_argument("--child", choices=harness.FRAMEWORKS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
         p.error(f"--device must be cpu or cuda, got {args.device!r}")
-    threads = args.threads or numpy_threads()
-    torch, why_not = import_torch(args.device, threads)
+    if args.child:
+        return child(args.child, args)
+    frameworks = harness.FRAMEWORKS if harness.torch_available() else ("minigan",)
+    print(f"# minigan ops vs PyTorch, {harness.machine_line()}")
+    print(f"# each framework in its own process, default threads, device {args.device}, float32, batch {args.batch}; "
+          f"{args.rounds} rounds, each the median of {args.repeat} after {args.warmup} warm-up; times in ms")
 
-    print(f"# minigan ops vs PyTorch, {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"# {platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"# numpy {np.__version__}, torch {torch.__version__ if torch else 'not used: ' + why_not}, "
-          f"{threads} threads, device {args.device}, float32, batch {args.batch}, "
-          f"median of {args.repeat} after {args.warmup} warm-up, times in ms")
-    if torch is None:
-        print(f"# {why_not}: minigan's columns only")
+    def run(framework):
+        return harness.run_child(__file__, ["--child", framework, "--device", args.device, "--batch", str(args.batch),
+                                            "--repeat", str(args.repeat), "--warmup", str(args.warmup)])
+    try:
+        rounds = harness.alternate(run, frameworks, args.rounds)
+    except RuntimeError as err:  # e.g. PyTorch without CUDA
+        print(f"# torch failed: {str(err).splitlines()[0]}")
+        frameworks = ("minigan",)
+        rounds = harness.alternate(run, frameworks, args.rounds)
+    cases = dcgan_cases(args.batch)
+    # per case and column (forward, forward+backward): the median over rounds
+    median = {f: [[statistics.median(r[f]["cases"][i][k] for r in rounds) for k in (0, 1)]
+                  for i in range(len(cases))] for f in frameworks}
+    if "torch" not in frameworks:
+        print("# PyTorch is not installed or failed: minigan's columns only")
         print("| op | shape | minigan fwd | minigan fwd+bwd |")
         print("| --- | --- | ---: | ---: |")
-    else:
-        print("| op | shape | minigan fwd | torch fwd | ratio | minigan fwd+bwd | torch fwd+bwd | ratio |")
-        print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for i, case in enumerate(dcgan_cases(args.batch)):
-        runners = [minigan_runner(case, args.device, seed=i)]
-        if torch is not None:
-            runners.append(torch_runner(torch, case, args.device, seed=i))
-        timings = measure(runners, args.repeat, args.warmup)
-        (mg_fwd, mg_both) = timings[0]
-        if torch is None:
-            print(f"| {case.op} | {case.shape} | {ms(mg_fwd)} | {ms(mg_both)} |")
-        else:
-            th_fwd, th_both = timings[1]
-            print(f"| {case.op} | {case.shape} | {ms(mg_fwd)} | {ms(th_fwd)} | {ratio(mg_fwd, th_fwd)} "
-                  f"| {ms(mg_both)} | {ms(th_both)} | {ratio(mg_both, th_both)} |", flush=True)
+        for case, (fwd, both) in zip(cases, median["minigan"]):
+            print(f"| {case.op} | {case.shape} | {ms(fwd)} | {ms(both)} |")
+        return
+    print("| op | shape | minigan fwd | torch fwd | ratio | minigan fwd+bwd | torch fwd+bwd | ratio |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for case, (mg_fwd, mg_both), (th_fwd, th_both) in zip(cases, median["minigan"], median["torch"]):
+        print(f"| {case.op} | {case.shape} | {ms(mg_fwd)} | {ms(th_fwd)} | {ratio(mg_fwd, th_fwd)} "
+              f"| {ms(mg_both)} | {ms(th_both)} | {ratio(mg_both, th_both)} |")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ functional (the ops), gradcheck.
 """
 import numpy as _np
 
-from . import backend
+from . import backend, cpu
 from .autograd import Function, backward, enable_grad, grad, is_grad_enabled, no_grad, profile
 from .backend import Device, cuda_is_available
 from .tensor import (Tensor, arange, from_numpy, full, manual_seed, ones, ones_like, rand, randn,
@@ -22,3 +22,5 @@ float32 = _np.dtype("float32")  # so minigan.zeros(3, dtype=minigan.float64) rea
 float64 = _np.dtype("float64")
 
 __version__ = "0.1.0"
+
+cpu.retain_freed_memory()  # a step's arrays reuse the last step's pages (see minigan/cpu.py)

@@ -12,6 +12,8 @@ module that owns their input arrays and call ``xp.exp``, ``xp.matmul`` and so on
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import sim
@@ -49,23 +51,39 @@ def cuda_is_available() -> bool:
 
 
 class Device:
-    """Where a tensor lives: ``Device("cpu")``, ``Device("cuda:0")`` or ``Device("sim")``."""
+    """Where a tensor lives: ``Device("cpu")``, ``Device("cuda:0")`` or ``Device("sim")``.
+
+    As in PyTorch, ``Device(1)`` means ``"cuda:1"``, ``Device("cuda", 1)`` too, and anything
+    with ``.type`` and ``.index`` (a ``torch.device``) is read by those.
+    """
 
     __slots__ = ("type", "index")
 
-    def __init__(self, spec="cpu"):
+    def __init__(self, spec="cpu", index=None):
         if isinstance(spec, Device):
-            self.type, self.index = spec.type, spec.index
-            return
+            spec = str(spec)
+        elif hasattr(spec, "type") and hasattr(spec, "index") and not isinstance(spec, str):
+            spec, index = spec.type, spec.index  # a torch.device
+        if isinstance(spec, numbers.Integral) and not isinstance(spec, bool):
+            spec, index = "cuda", spec  # PyTorch: an int is a GPU index
         if not isinstance(spec, str):
-            raise TypeError(f"device must be a string like 'cpu' or 'cuda:0', got {type(spec).__name__}")
-        kind, _, index = spec.partition(":")
-        if kind not in ("cpu", "cuda", "sim") or (index and kind != "cuda"):
-            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda', 'cuda:N' or 'sim'")
-        if index and not index.isdigit():
-            raise ValueError(f"unknown device {spec!r}: the GPU index must be a number")
+            raise TypeError(f"device must be a string like 'cpu' or 'cuda:0', or a GPU index, got "
+                            f"{type(spec).__name__}")
+        kind, _, number = spec.partition(":")
+        if index is not None:
+            if number:
+                raise ValueError(f"device {spec!r} has an index already; got index={index!r} too")
+            if not isinstance(index, numbers.Integral) or isinstance(index, bool) or index < 0:
+                raise ValueError(f"device: the GPU index must be a non-negative int, got {index!r}")
+            number = str(int(index))
+        if kind not in ("cpu", "cuda", "sim") or (number and kind == "sim"):
+            raise ValueError(f"unknown device {spec!r}: expected 'cpu', 'cuda', 'cuda:N', 'sim' or a GPU index N")
+        if number and not number.isdigit():
+            raise ValueError(f"unknown device {spec!r}: the GPU index must be a non-negative number")
+        if kind == "cpu" and number not in ("", "0"):
+            raise ValueError(f"unknown device {spec!r}: the CPU is device 'cpu' (or 'cpu:0')")
         self.type = kind
-        self.index = int(index) if index else (0 if kind == "cuda" else None)
+        self.index = int(number) if kind == "cuda" and number else (0 if kind == "cuda" else None)
 
     @property
     def xp(self):
@@ -185,11 +203,20 @@ _generators: dict = {}
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the random generators of every backend (CPU, sim and, if imported, CUDA)."""
+    """Seed the random generators of every backend (CPU, sim and, if imported, CUDA).
+
+    Any int in [-2**63, 2**64) works, as in PyTorch: a negative seed stands for seed + 2**64
+    (its 64-bit two's complement), so ``manual_seed(-1)`` is ``manual_seed(2**64 - 1)``.
+    """
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__} {seed!r}")
+    if not -2**63 <= seed < 2**64:
+        raise ValueError(f"manual_seed: seed must be in [-2**63, 2**64), got {seed}")
+    seed = int(seed) % 2**64
     _generators.clear()
-    _generators["seed"] = int(seed)
+    _generators["seed"] = seed
     if _cupy is not None:
-        _cupy.random.seed(int(seed))
+        _cupy.random.seed(seed)
 
 
 def _generator(device: Device):

@@ -1,6 +1,8 @@
 """Activations. Each is written so that it cannot overflow for any finite float input."""
 from __future__ import annotations
 
+import numbers
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -153,6 +155,8 @@ def relu(x: Tensor) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
     _check("leaky_relu", x)
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
     return LeakyReLU(negative_slope)(x)
 
 
@@ -181,16 +185,20 @@ def logsigmoid(x: Tensor) -> Tensor:
 
 
 def _axis(op: str, x: Tensor, axis: int) -> int:
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
     return normalize_axes(op, axis, x.ndim)[0]
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """e^x / sum(e^x) along ``axis``."""
     _check("softmax", x)
-    return Softmax(_axis("softmax", x, axis))(x)
+    axis = _axis("softmax", x, axis)
+    return x * 1.0 if x.numel() == 0 else Softmax(axis)(x)  # (an empty tensor: an empty result)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``."""
     _check("log_softmax", x)
-    return LogSoftmax(_axis("log_softmax", x, axis))(x)
+    axis = _axis("log_softmax", x, axis)
+    return x * 1.0 if x.numel() == 0 else LogSoftmax(axis)(x)

@@ -122,6 +122,7 @@ class GANTrainer:
         """WGAN's weight clipping: every parameter into [-c, c], in place."""
         for p in params:
             p.array[...] = p.array.clip(-c, c)
+            p._bump_version()
 
     def state_dict(self) -> dict:
         """Everything needed to resume: both models, both optimizers, the step counters."""

@@ -38,11 +38,17 @@ NON_SATURATING = get_loss("non-saturating")
 
 # -- labels and codes ---------------------------------------------------------------------------
 def one_hot(labels: Tensor, num_classes: int, dtype=np.float32) -> Tensor:
-    """(N,) integer labels -> (N, num_classes) rows of 0s with a 1 at each label (a constant)."""
+    """(N,) integer labels -> (N, num_classes) rows of 0s with a 1 at each label (a constant).
+    Labels outside [0, num_classes) raise on the CPU; on a GPU they are not checked (that would
+    wait for the device)."""
     if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.dtype.kind not in "iu":
         what = f"shape {labels.shape}, {labels.dtype}" if isinstance(labels, Tensor) else type(labels).__name__
         raise TypeError(f"one_hot: expected a 1-D Tensor of integer labels, got {what}")
     xp = backend.array_module(labels.array)
+    if isinstance(labels.array, np.ndarray) and labels.numel() and not (
+            0 <= labels.array.min() and labels.array.max() < num_classes):  # (GPUs: unchecked, no host read)
+        raise IndexError(f"one_hot: labels must lie in [0, {num_classes}), got "
+                         f"{labels.array.min()}..{labels.array.max()}")
     return Tensor(xp.eye(num_classes, dtype=dtype)[labels.array])
 
 
@@ -227,6 +233,7 @@ def _clip_if_needed(game: GANLoss, params) -> None:
     if game.clip is not None:
         for p in params:
             p.array[...] = p.array.clip(-game.clip, game.clip)
+            p._bump_version()
 
 
 def _scores(game: GANLoss, real_out: Tensor, fake_out: Tensor) -> dict:
