@@ -23,7 +23,8 @@ from minigan.gan.variants import (ConditionalDiscriminator, ConditionalGenerator
 
 
 def build_parser():
-    return example_parser(__doc__.split("\n\n")[0], "conditional_gan", epochs=25)  # 25: >95% of digits come out as asked
+    # 25 epochs: >95% of digits come out as asked
+    return example_parser(__doc__.split("\n\n")[0], "conditional_gan", epochs=25)
 
 
 def parse_args(argv=None):

@@ -38,7 +38,8 @@ COLUMNS = 10
 
 def build_parser():
     p = example_parser(__doc__.split("\n\n")[0], "infogan", epochs=5)
-    p.add_argument("--g-lr", type=positive_float, default=1e-3, help="G's and Q's Adam learning rate (Chen et al.'s code)")
+    p.add_argument("--g-lr", type=positive_float, default=1e-3,
+                   help="G's and Q's Adam learning rate (Chen et al.'s code)")
     p.add_argument("--info-weight", type=non_negative_float, default=1.0,
                    help="lambda: weight of the mutual-information term")
     p.add_argument("--continuous-weight", type=non_negative_float, default=0.1,

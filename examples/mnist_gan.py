@@ -52,6 +52,7 @@ PAPER_DEFAULTS = {
 }
 DCGAN_DEFAULTS = {"optimizer": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "n_critic": 1}
 SAMPLE_GRID = 64  # images in each epoch's grid
+SHOWN = ("d_loss", "g_loss", "d_real", "d_fake")  # on the progress bar
 
 
 OUTPUTS = (r"samples_epoch_\d+\.png", "losses.png", "quality.png")  # what --overwrite removes, with the run's files
@@ -320,7 +321,7 @@ def train_epoch(run, trainer, loader, args, epoch: int, state) -> tuple:
             new = run.record(trainer.step(real), args.log_every)  # the host copy and divergence check
             steps += 1
             if new:
-                bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in ("d_loss", "g_loss", "d_real", "d_fake")})
+                bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in SHOWN})
             run.stop_if_asked(state)
     finally:
         bar.close()

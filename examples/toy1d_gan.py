@@ -40,7 +40,8 @@ EVAL_SAMPLES = 20_000
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--steps", type=positive_int, default=3000, help="D steps after the warm-up (G steps: steps / n-critic)")
+    p.add_argument("--steps", type=positive_int, default=3000,
+                   help="D steps after the warm-up (G steps: steps / n-critic)")
     p.add_argument("--hidden", type=positive_int, default=64, help="width of both nets' two hidden layers")
     p.add_argument("--n-critic", type=positive_int, default=1, help="D steps per G step (the paper's k)")
     p.add_argument("--warmup", type=non_negative_int, default=200, help="D steps with G frozen before the first panel")

@@ -233,7 +233,8 @@ def _checked_members(zf: zipfile.ZipFile, path: Path, max_bytes: int) -> dict:
             raise CheckpointError(f"load: {path} is corrupt: member {name!r} uses compression method "
                                   f"{info.compress_type} (checkpoints are stored or deflated)")
         stored = info.compress_type == zipfile.ZIP_STORED
-        if (stored and info.file_size != info.compress_size) or info.file_size > MAX_INFLATION * info.compress_size + 4096:
+        inflates = info.file_size > MAX_INFLATION * info.compress_size + 4096
+        if inflates or (stored and info.file_size != info.compress_size):
             raise CheckpointError(f"load: {path} is corrupt or hostile: member {name!r} declares {info.file_size} "
                                   f"bytes from {info.compress_size} compressed bytes (a zip bomb?)")
         members[name[:-4]] = info

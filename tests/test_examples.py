@@ -205,10 +205,10 @@ def test_resume_takes_the_saved_configuration_and_refuses_a_contradiction(mnist_
         np.testing.assert_array_equal(straight[key], resumed[key], err_msg=key)
     for flag, value, saved in (("--lr", "2e-4", "0.001"), ("--limit", "200", "32"), ("--loss", "wgan-gp", "hinge"),
                                ("--batch-size", "32", "16")):
-        code, line = _exit(mnist_gan.main, ["--resume", "--epochs", "3", flag, value, "--out", str(tmp_path / "resumed")],
-                           capsys)
-        assert code == 2 and f"error: {flag} {float(value) if flag == '--lr' else value} conflicts with the run being " \
-                             f"resumed, which has {saved}" in line
+        argv = ["--resume", "--epochs", "3", flag, value, "--out", str(tmp_path / "resumed")]
+        code, line = _exit(mnist_gan.main, argv, capsys)
+        shown = float(value) if flag == "--lr" else value
+        assert code == 2 and f"error: {flag} {shown} conflicts with the run being resumed, which has {saved}" in line
     code, line = _exit(mnist_gan.main, ["--resume", "--epochs", "1", "--out", str(tmp_path / "resumed")], capsys)
     assert code == 2 and "--epochs 1 is fewer than the 2 epochs the run" in line
     mnist_gan.main(["--resume", "--epochs", "2", "--out", str(tmp_path / "resumed")])
@@ -225,7 +225,8 @@ def test_resume_refuses_other_data_than_the_run_trained_on(mnist_gan, no_plots, 
                                    r"10,000-digit sample\): give it the same data", line)
 
 
-def test_a_crash_between_metrics_and_checkpoint_leaves_no_duplicate_rows(mnist_gan, no_plots, tmp_path, monkeypatch, capsys):
+def test_a_crash_between_metrics_and_checkpoint_leaves_no_duplicate_rows(mnist_gan, no_plots, tmp_path, monkeypatch,
+                                                                         capsys):
     mnist_gan.main(MLP + ["--epochs", "3", "--out", str(tmp_path / "straight")])
     out = tmp_path / "crashed"
     mnist_gan.main(MLP + ["--epochs", "1", "--out", str(out)])
@@ -239,14 +240,15 @@ def test_a_crash_between_metrics_and_checkpoint_leaves_no_duplicate_rows(mnist_g
     mnist_gan.main(["--resume", "--epochs", "3", "--out", str(out)])
     assert _rows(out / "metrics.jsonl") == _rows(tmp_path / "straight" / "metrics.jsonl")
     assert _rows(out / "steps.jsonl") == _rows(tmp_path / "straight" / "steps.jsonl")
-    assert sorted(p.name for p in out.glob("checkpoint*")) == sorted(p.name for p in (tmp_path / "straight").glob("checkpoint*"))
+    names = [sorted(p.name for p in folder.glob("checkpoint*")) for folder in (out, tmp_path / "straight")]
+    assert names[0] == names[1]
 
 
 def test_going_back_to_a_snapshot_continues_from_there(mnist_gan, no_plots, tmp_path):
     mnist_gan.main(MLP + ["--epochs", "3", "--out", str(tmp_path / "straight")])
     out = tmp_path / "back"
     mnist_gan.main(MLP + ["--epochs", "3", "--keep", "2", "--out", str(out)])
-    assert sorted(p.name for p in out.glob("checkpoint_epoch_*")) == ["checkpoint_epoch_002.npz", "checkpoint_epoch_003.npz"]
+    assert sorted(p.name for p in out.glob("checkpoint_epoch_*")) == [f"checkpoint_epoch_00{e}.npz" for e in (2, 3)]
     mnist_gan.main(["--resume", "checkpoint_epoch_002.npz", "--epochs", "3", "--out", str(out)])
     straight, back = _trained(tmp_path / "straight"), _trained(out)
     for key in straight:
@@ -319,7 +321,7 @@ def test_a_signal_mid_training_saves_that_step_and_resume_is_bit_exact(tmp_path,
     ("mnist_gan", ["--betas", "1.5", "0.9"], r"argument --betas: must be in \[0, 1\), got 1\.5"),
     ("mnist_gan", ["--keep", "-1"], "argument --keep: must be >= 0, got -1"),
     ("mnist_gan", ["--max-weight", "0"], r"argument --max-weight: must be > 0 \(or inf\), got 0"),
-    ("mnist_gan", ["--data-dir", "/no/such/minigan/folder"], "argument --data-dir: no such folder: /no/such/minigan/folder"),
+    ("mnist_gan", ["--data-dir", "/no/such/minigan/dir"], "argument --data-dir: no such folder: /no/such/minigan/dir"),
     ("mnist_gan", ["--resume", "--overwrite"], "argument --overwrite: not allowed with argument --resume"),
     ("conditional_gan", ["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
     ("acgan", ["--aux-weight", "-1"], "argument --aux-weight: must be a finite number >= 0, got -1"),

@@ -15,7 +15,6 @@ import textwrap
 import threading
 import time
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +129,8 @@ def test_nesting_up_to_the_limit_round_trips_and_save_refuses_deeper(tmp_path):
     ({"x.npy": npy_bytes(np.ones(2)), "y.txt": b"hello"}, r"its member 'y\.txt' is not a \.npy array"),
     ({"x.npy": b"\x93NUMPY\x09\x00garbage"}, r"unreadable array 'x'"),
     ({"x.npy": npy_header((3,), "<f4") + bytes(8)}, r"declares shape \(3,\) float32 \(12 bytes\), its member holds 8"),
-    ({"x.npy": npy_header((3,), "<f4") + bytes(16)}, r"declares shape \(3,\) float32 \(12 bytes\), its member holds 16"),
+    ({"x.npy": npy_header((3,), "<f4") + bytes(16)},
+     r"declares shape \(3,\) float32 \(12 bytes\), its member holds 16"),
 ], ids=["no-npy-suffix", "extra-text-member", "bad-npy-version", "short-data", "long-data"])
 def test_members_that_are_not_exactly_one_npy_array_are_refused(tmp_path, members, match):
     write_checkpoint(tmp_path / "c.npz", members)

@@ -35,7 +35,8 @@ def example_parser(description: str, name: str, epochs: int) -> argparse.Argumen
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=epochs)
     p.add_argument("--batch-size", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=2e-4, help="D's Adam learning rate (betas 0.5, 0.999, as DCGAN)")
+    p.add_argument("--lr", type=positive_float, default=2e-4,
+                   help="D's Adam learning rate (betas 0.5, 0.999, as DCGAN)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--data-dir", type=existing_dir, default=None, help="where the MNIST IDX files are")
