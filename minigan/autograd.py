@@ -133,7 +133,8 @@ class Function:
         arrays = [t.array for t in inputs]
         if len(arrays) > 1:
             backend.check_same_device(self.name, arrays)
-        out = self.forward(*arrays)
+        with backend.on_device_of(arrays[0] if arrays else None):  # on cuda:N, CuPy must run on N
+            out = self.forward(*arrays)
         version = inputs[0]._version_counter if self.is_view else None  # a view shares its base's
         record = is_grad_enabled() and any(t.requires_grad for t in inputs)
         if not record:
@@ -254,7 +255,7 @@ def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
     grads, found, fresh = {}, {}, set()
     for node, g in zip(roots, root_grads):
         grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
-    with _grad_mode(create_graph):
+    with _grad_mode(create_graph), backend.on_device_of(root_grads[0].array):
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:

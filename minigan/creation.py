@@ -31,7 +31,8 @@ def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
         data = data.array
     if backend.is_array(data):
         device = backend.Device(backend.device_of(data) if device is None else device)
-        array = backend.to_device(data, device).astype(check_dtype("tensor", dtype or data.dtype), copy=True)
+        with backend.on_device(device):  # CuPy's astype allocates on the current GPU
+            array = backend.to_device(data, device).astype(check_dtype("tensor", dtype or data.dtype), copy=True)
     else:
         try:
             host = np.array(data, dtype=dtype)
@@ -78,12 +79,13 @@ def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Ten
 def _full(op: str, shape, fill_value, dtype, device, requires_grad) -> Tensor:
     if not isinstance(fill_value, numbers.Real):
         raise TypeError(f"{op}: fill_value must be a real number, got {fill_value!r}")
-    shape, xp = _shape(op, shape), _device(device).xp
+    shape, device = _shape(op, shape), _device(device)
     dtype = check_dtype(op, DEFAULT_DTYPE if dtype is None else dtype)
     if dtype.kind in "iu" and not np.isfinite(fill_value):  # NumPy would fill with garbage
         raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}")
     try:
-        array = xp.full(shape, fill_value, dtype=dtype)
+        with backend.on_device(device):
+            array = device.xp.full(shape, fill_value, dtype=dtype)
     except OverflowError:
         raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}") from None
     return Tensor(array, requires_grad=requires_grad)
@@ -203,11 +205,13 @@ def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=Fals
             raise TypeError(f"arange: {name} must be a real number, got {v!r}")
     if step == 0:
         raise ValueError("arange: step must be nonzero")
-    xp = _device(device).xp
+    device = _device(device)
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
         dtype = np.int64 if is_int else DEFAULT_DTYPE
-    return Tensor(xp.arange(start, stop, step, dtype=check_dtype("arange", dtype)), requires_grad=requires_grad)
+    with backend.on_device(device):
+        array = device.xp.arange(start, stop, step, dtype=check_dtype("arange", dtype))
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
@@ -215,7 +219,10 @@ def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=Fals
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
         raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
     dtype = check_dtype("linspace", dtype or DEFAULT_DTYPE)
-    return Tensor(_device(device).xp.linspace(start, end, int(steps), dtype=dtype), requires_grad=requires_grad)
+    device = _device(device)
+    with backend.on_device(device):
+        array = device.xp.linspace(start, end, int(steps), dtype=dtype)
+    return Tensor(array, requires_grad=requires_grad)
 
 
 manual_seed = backend.manual_seed

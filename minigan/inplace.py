@@ -54,9 +54,15 @@ def write(x: Tensor, result: Tensor, op: str) -> Tensor:
     if (source == "f" and target in "biu") or (source != "b" and target == "b"):  # PyTorch's canCast
         raise RuntimeError(f"{op}: result type {_type_name(result.dtype)} can't be cast to the desired output "
                            f"type {_type_name(x.dtype)}")
-    x.array[...] = result.array
-    x._bump_version()
+    _store(x, result.array)
     return x
+
+
+def _store(x: Tensor, values) -> None:
+    """x.array[...] = values (on x's GPU), then bump x's version."""
+    with backend.on_device_of(x.array):
+        x.array[...] = values
+    x._bump_version()
 
 
 def apply(x: Tensor, op: str, compute) -> Tensor:
@@ -131,8 +137,7 @@ def _value(op: str, x: Tensor, value):
 def fill_(x: Tensor, value) -> Tensor:
     """Every element set to ``value`` (cast to x's dtype, as PyTorch does)."""
     check_writable(x, "fill_")
-    x.array[...] = _value("fill_", x, value)
-    x._bump_version()
+    _store(x, _value("fill_", x, value))
     return x
 
 
@@ -149,8 +154,7 @@ def copy_(x: Tensor, src: Tensor) -> Tensor:
         raise TypeError(f"copy_(): argument 'src' must be Tensor, not {type(src).__name__}")
     if not _broadcasts_to(src.shape, x.shape):
         raise RuntimeError(f"copy_: the shape of src {list(src.shape)} does not broadcast to {list(x.shape)}")
-    x.array[...] = backend.to_device(src.array, x.device)
-    x._bump_version()
+    _store(x, backend.to_device(src.array, x.device))
     return x
 
 
@@ -167,8 +171,10 @@ def masked_fill_(x: Tensor, mask: Tensor, value) -> Tensor:
     if not _broadcasts_to(mask.shape, x.shape):
         raise RuntimeError(f"masked_fill_: mask of shape {list(mask.shape)} does not broadcast to {list(x.shape)}")
     backend.check_same_device("masked_fill_", [x.array, mask.array])
-    xp = backend.array_module(x.array)
-    x.array[...] = xp.where(mask.array, x.dtype.type(_value("masked_fill_", x, value)), x.array)
+    value = x.dtype.type(_value("masked_fill_", x, value))
+    with backend.on_device_of(x.array):
+        x.array[mask.array if mask.shape == x.shape else backend.array_module(x.array).broadcast_to(
+            mask.array, x.shape)] = value
     x._bump_version()
     return x
 
@@ -193,16 +199,18 @@ def scatter_(x: Tensor, dim: int, index: Tensor, src=None, value=None) -> Tensor
     if index.numel() and not (0 <= int(index.array.min()) and int(index.array.max()) < x.shape[dim]):
         raise RuntimeError(f"scatter_: index {int(index.array.max())} is out of bounds for dimension {dim} "
                            f"with size {x.shape[dim]}")
-    xp = backend.array_module(x.array)
-    where = [xp.arange(n).reshape((-1,) + (1,) * (index.ndim - 1 - d)) for d, n in enumerate(index.shape)]
-    where[dim] = index.array
     if isinstance(src, Tensor):
         if any(i > s for i, s in zip(index.shape, src.shape)) or src.ndim != index.ndim:
             raise RuntimeError(f"scatter_: src of shape {list(src.shape)} is smaller than index {list(index.shape)}")
+        backend.check_same_device("scatter_", [x.array, src.array])
         values = src.array[tuple(slice(0, n) for n in index.shape)]
     else:
         values = x.dtype.type(_value("scatter_", x, src))
-    x.array[tuple(where)] = values
+    xp = backend.array_module(x.array)
+    with backend.on_device_of(x.array):
+        where = [xp.arange(n).reshape((-1,) + (1,) * (index.ndim - 1 - d)) for d, n in enumerate(index.shape)]
+        where[dim] = index.array
+        x.array[tuple(where)] = values
     x._bump_version()
     return x
 
@@ -214,8 +222,8 @@ def _random_fill(x: Tensor, op: str, sample, scale, shift) -> Tensor:
     if x.dtype.kind != "f":
         raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
     drawn_dtype = np.dtype(np.float32) if x.dtype.itemsize < 4 else x.dtype  # (no float16 generators)
-    x.array[...] = sample(x.shape, drawn_dtype, x.device) * scale + shift
-    x._bump_version()
+    with backend.on_device_of(x.array):
+        _store(x, sample(x.shape, drawn_dtype, x.device) * scale + shift)
     return x
 
 
@@ -238,6 +246,6 @@ def bernoulli_(x: Tensor, p=0.5) -> Tensor:
     check_writable(x, "bernoulli_")
     if not 0 <= p <= 1:
         raise RuntimeError(f"bernoulli_ expects p to be in [0, 1], but got p={p}")
-    x.array[...] = backend.uniform(x.shape, np.dtype(np.float64), x.device) < p
-    x._bump_version()
+    with backend.on_device_of(x.array):
+        _store(x, backend.uniform(x.shape, np.dtype(np.float64), x.device) < p)
     return x

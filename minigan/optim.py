@@ -89,13 +89,21 @@ class Optimizer:
         for index, _, p in todo:  # every check before the first update: a failed step changes nothing
             self._check_grad(p, index)
         with no_grad():
-            for _, group, p in todo:
-                state = self.state.get(p, {})
-                self._update(p, p.grad.array, state, group)
-                p._bump_version()  # p changed in place: a graph that saved it must not backprop
-                if state:  # plain SGD keeps none
-                    self.state[p] = state
+            for index, group in enumerate(self.param_groups):
+                params = [p for i, _, p in todo if i == index]
+                self._update_group(params, group)
+                for p in params:
+                    p._bump_version()  # p changed in place: a graph that saved it must not backprop
         return loss
+
+    def _update_group(self, params: list, group: dict) -> None:
+        """Update ``params``, the group's parameters that have a gradient, one by one."""
+        for p in params:
+            state = self.state.get(p, {})
+            with backend.on_device_of(p.array):
+                self._update(p, p.grad.array, state, group)
+            if state:  # plain SGD keeps none
+                self.state[p] = state
 
     def _check_grad(self, p: Tensor, group_index: int) -> None:
         g = p.grad
@@ -217,7 +225,8 @@ def _copy_to(value, p: Tensor):
         return value
     array = backend.to_device(value, p.device)
     dtype = p.dtype if array.dtype.kind == "f" else array.dtype
-    return array.astype(dtype, copy=True)
+    with backend.on_device_of(array):  # CuPy's astype allocates on the current GPU
+        return array.astype(dtype, copy=True)
 
 
 def _zeros_like(array):
@@ -273,6 +282,25 @@ class Adam(Optimizer):
                  weight_decay: float = 0):
         betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _update_group(self, params, group):
+        """On a GPU, every parameter of the group in one kernel (a few for many parameters):
+        the same arithmetic as :meth:`_update`, without a launch per parameter."""
+        arrays = [p.array for p in params]
+        if len(params) < 2 or not all(cuda_kernels.uses_kernels(a) for a in arrays) or \
+                len({backend.device_of(a) for a in arrays}) > 1:
+            return super()._update_group(params, group)
+        (beta1, beta2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
+        with backend.on_device_of(arrays[0]):
+            states = [self.state.get(p) or {"step": 0, "exp_avg": _zeros_like(p.array),
+                                            "exp_avg_sq": _zeros_like(p.array)} for p in params]
+            steps = [s["step"] + 1 for s in states]
+            cuda_kernels.adam_multi(arrays, [p.grad.array for p in params], [s["exp_avg"] for s in states],
+                                    [s["exp_avg_sq"] for s in states], [lr / (1 - beta1 ** t) for t in steps],
+                                    [math.sqrt(1 - beta2 ** t) for t in steps], beta1, beta2, eps, wd)
+        for p, state, t in zip(params, states, steps):
+            state["step"] = t
+            self.state[p] = state
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numbers
 import warnings
 
-from .. import backend
+from .. import autograd, backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import exp
@@ -20,6 +20,12 @@ def _check(op: str, x) -> None:
         raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
 
 
+def _fused(gy: Tensor) -> bool:
+    """Whether a backward can be one kernel: on a GPU, with no graph of the backward wanted
+    (``create_graph`` differentiates the Tensor ops below)."""
+    return cuda_kernels.uses_kernels(gy.array) and not autograd.is_grad_enabled()
+
+
 class ReLU(Function):
     save_output = True  # the next layer keeps it anyway; its sign is the mask backward needs
 
@@ -30,6 +36,8 @@ class ReLU(Function):
 
     def backward(self, gy):  # 1 for x > 0, else 0 (0 at the kink, as PyTorch)
         ### BEGIN SOLUTION relu
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_relu_grad", gy.array, self.saved_output().array))
         return gy * Tensor(self.saved_output().array > 0)
         ### END SOLUTION
 
@@ -42,6 +50,8 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         ### BEGIN SOLUTION leaky_relu
+        if cuda_kernels.uses_kernels(x) and 0 <= self.negative_slope <= 1:  # on a GPU: one kernel
+            return cuda_kernels.elementwise("minigan_leaky_relu", x, self.negative_slope)
         xp = backend.array_module(x)
         if self.negative_slope < 0:  # then y > 0 on both sides: keep the mask itself
             self.positive = x > 0
@@ -54,6 +64,9 @@ class LeakyReLU(Function):
     def backward(self, gy):  # 1 for x > 0, else negative_slope
         ### BEGIN SOLUTION leaky_relu
         positive = getattr(self, "positive", None)
+        if _fused(gy) and positive is None:  # on a GPU, for slope >= 0: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_leaky_relu_grad", gy.array, self.saved_output().array,
+                                                   self.negative_slope))
         if positive is None:
             positive = self.saved_output().array > 0
         slope = self.negative_slope
@@ -68,6 +81,8 @@ class Sigmoid(Function):
 
     def forward(self, x):
         ### BEGIN SOLUTION sigmoid
+        if cuda_kernels.uses_kernels(x):  # on a GPU: one kernel
+            return cuda_kernels.elementwise("minigan_sigmoid", x)
         xp = backend.array_module(x)
         e = xp.exp(-xp.abs(x))  # never overflows
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -76,6 +91,8 @@ class Sigmoid(Function):
     def backward(self, gy):  # sigma' = sigma (1 - sigma)
         ### BEGIN SOLUTION sigmoid
         y = self.saved_output()
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_sigmoid_grad", gy.array, y.array))
         return gy * y * (1.0 - y)
         ### END SOLUTION
 
@@ -91,6 +108,8 @@ class Tanh(Function):
     def backward(self, gy):  # tanh' = 1 - tanh^2
         ### BEGIN SOLUTION tanh
         y = self.saved_output()
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_tanh_grad", gy.array, y.array))
         return gy * (1.0 - y * y)
         ### END SOLUTION
 
@@ -105,6 +124,8 @@ class Softplus(Function):
 
     def backward(self, gy):  # softplus' = sigmoid
         ### BEGIN SOLUTION softplus
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_softplus_grad", gy.array, self.saved_input(0).array))
         return gy * sigmoid(self.saved_input(0))
         ### END SOLUTION
 

@@ -18,10 +18,25 @@ from .shape import sum_to
 
 
 # -- operands -------------------------------------------------------------------------------
+_device_constants = {}  # (type, repr, dtype, device) -> a 0-d array on a GPU (or sim), made once
+
+
 def _constant(op: str, value, dtype, device) -> Tensor:
-    """A Python number as a 0-d constant tensor, made on ``device`` (no host transfer)."""
+    """A Python number as a 0-d constant tensor, made on ``device`` (no host transfer). On a
+    GPU, filling one is a kernel launch, so each distinct constant is made once and shared
+    (no op writes into its inputs; at most 1024 are kept)."""
+    device = backend.Device(device)
     try:
-        return Tensor(backend.Device(device).xp.full((), value, dtype=dtype))
+        if device.type == "cpu":
+            return Tensor(np.full((), value, dtype=dtype))
+        key = (type(value), repr(value), np.dtype(dtype).str, device)  # repr: -0.0 is not 0.0
+        array = _device_constants.get(key)
+        if array is None:
+            if len(_device_constants) >= 1024:  # numbers that change every step (a schedule) must not pile up
+                _device_constants.clear()
+            with backend.on_device(device):
+                array = _device_constants[key] = device.xp.full((), value, dtype=dtype)
+        return Tensor(array)
     except OverflowError:
         raise ValueError(f"{op}: {value!r} does not fit in the tensor's dtype {dtype}") from None
 

@@ -59,12 +59,14 @@ class BatchNorm(Function):
         n = x.size // x.shape[1]
         self.mean = x.mean(axis=self.axes, keepdims=True)
         xhat = x - self.mean  # centred for now; normalised in place below
-        self.var = _per_channel(_channel_dot(xhat, xhat), x.ndim) / n  # mean((x - mean)^2)
-        self.inv_std = 1 / xp.sqrt(self.var + self.eps)
-        if cuda_kernels.uses_kernels(x):  # on a GPU: the four lines below as one kernel
+        if cuda_kernels.uses_kernels(x):  # on a GPU: the lines below as two kernels
+            sum_sq = _per_channel(_channel_dot(xhat, xhat), x.ndim)
+            self.var, self.inv_std = cuda_kernels.batch_norm_stats(sum_sq, n, self.eps)
             self.xhat, y = cuda_kernels.batch_norm_forward(xhat, self.inv_std, _per_channel(weight, x.ndim),
                                                            _per_channel(bias, x.ndim))
             return y
+        self.var = _per_channel(_channel_dot(xhat, xhat), x.ndim) / n  # mean((x - mean)^2)
+        self.inv_std = 1 / xp.sqrt(self.var + self.eps)
         xhat *= self.inv_std
         self.xhat = xhat  # kept for backward: it saves two passes there
         y = xhat * _per_channel(weight, x.ndim)
@@ -83,9 +85,9 @@ class BatchNorm(Function):
         # dx = w / sqrt(var + eps) * (dy - (sum(dy) + xhat * sum(dy * xhat)) / n), computed in
         # one buffer with in-place passes (each `a * b` would allocate a whole new array)
         if cuda_kernels.uses_kernels(gy):  # on a GPU: as one kernel
-            scale = _per_channel(weight, xhat.ndim) * self.inv_std  # w / sqrt(var + eps)
             gx = cuda_kernels.batch_norm_backward(gy, xhat, _per_channel(g_weight, xhat.ndim),
-                                                  _per_channel(g_bias, xhat.ndim), scale)
+                                                  _per_channel(g_bias, xhat.ndim), _per_channel(weight, xhat.ndim),
+                                                  self.inv_std)
             return Tensor(gx), Tensor(g_weight), Tensor(g_bias)
         gx = xhat * _per_channel(g_weight / n, xhat.ndim)
         gx += _per_channel(g_bias / n, xhat.ndim)
@@ -147,6 +149,12 @@ def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, tra
 
 def _update_running(running_mean, running_var, mu, var, count, momentum):
     """running <- (1 - momentum) running + momentum batch, in place, outside the graph."""
+    if running_mean is not None and running_var is not None and cuda_kernels.uses_kernels(running_mean.array):
+        cuda_kernels.running_stats(running_mean.array, running_var.array, mu.reshape(-1), var.reshape(-1),
+                                   momentum, count)  # on a GPU: the lines below as one kernel
+        running_mean._bump_version()
+        running_var._bump_version()
+        return
     if running_mean is not None:
         running_mean.array *= 1 - momentum
         running_mean.array += momentum * mu.reshape(-1)

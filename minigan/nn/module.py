@@ -327,10 +327,13 @@ class Module:
             errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
-        values = {name: backend.to_device(source, targets[name].device).astype(targets[name].dtype, copy=False)
-                  for name, source in sources.items()}  # every copy made before any target changes
+        values = {}
+        for name, source in sources.items():  # every copy made before any target changes
+            with backend.on_device_of(targets[name].array):  # CuPy's astype allocates on the current GPU
+                values[name] = backend.to_device(source, targets[name].device).astype(targets[name].dtype, copy=False)
         for name, value in values.items():
-            targets[name].array[...] = value
+            with backend.on_device_of(value):
+                targets[name].array[...] = value
             targets[name]._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
@@ -373,7 +376,8 @@ def _convert(array, device, dtype):
     if device is not None:
         array = backend.to_device(array, device)
     if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
-        array = array.astype(dtype)
+        with backend.on_device_of(array):  # CuPy's astype allocates on the current GPU
+            array = array.astype(dtype)
     return array
 
 
