@@ -41,7 +41,7 @@ from minigan.data import DataLoader, training_set
 from minigan.gan import LOSSES, GANTrainer, build, get_loss
 from minigan.gan.remedies import REMEDIES, with_remedy
 from minigan.gan.runs import CHECKPOINT, MAX_WEIGHT, Run, RunError, resumed_config
-from minigan.images import save_grid
+from minigan.utils.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
 
 # Optimiser settings from the papers: DCGAN (Radford et al.), WGAN (Arjovsky et al.),

@@ -24,7 +24,7 @@ from .legacy import (BoolTensor, ByteTensor, DoubleTensor, FloatTensor, HalfTens
 from .dlpack import from_dlpack
 from . import backends, cuda, nn, optim
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
-from . import data, io
+from . import data, io, utils
 from .io import CheckpointError, load, save
 from . import gan
 from . import classifier, metrics, viz
