@@ -251,7 +251,8 @@ def test_make_grid_layout_padding_and_channels():
 
 
 def test_make_grid_normalize_with_a_range_or_each_images_own():
-    images = minigan.tensor(np.array([[-1.0, 0.0, 1.0, 2.0], [3.0, 4.0, 5.0, 7.0]], dtype=np.float32).reshape(2, 1, 2, 2))
+    values = np.array([[-1.0, 0.0, 1.0, 2.0], [3.0, 4.0, 5.0, 7.0]], dtype=np.float32)
+    images = minigan.tensor(values.reshape(2, 1, 2, 2))
     ranged = make_grid(images, padding=0, normalize=True, value_range=(-1, 1)).numpy()[0]
     side_by_side = np.concatenate([images.numpy()[0, 0], images.numpy()[1, 0]], axis=1)
     np.testing.assert_allclose(ranged, np.clip((side_by_side + 1) / 2, 0, 1))  # clamped to the range first
