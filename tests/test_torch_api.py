@@ -421,3 +421,17 @@ def test_softmax_dropout2d_identity_layers():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nn.Softmax(dim=1)(x)  # an explicit dim: no warning
+
+
+def test_save_and_load_a_state_dict_the_pytorch_way(tmp_path):
+    net = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    minigan.save(net.state_dict(), tmp_path / "netG_epoch_0.pth")
+    other = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    other.load_state_dict(minigan.load(tmp_path / "netG_epoch_0.pth", map_location="cpu", weights_only=True))
+    np.testing.assert_array_equal(other[0].weight.numpy(), net[0].weight.numpy())
+    with pytest.raises(TypeError, match="map_location as a dict or a function is not supported"):
+        minigan.load(tmp_path / "netG_epoch_0.pth", map_location={"cuda:0": "cpu"})
+    torch = pytest.importorskip("torch", reason="a file PyTorch wrote is needed for the last check")
+    torch.save({"w": torch.zeros(2)}, tmp_path / "theirs.pth")
+    with pytest.raises(minigan.CheckpointError, match="not a minigan checkpoint"):
+        minigan.load(tmp_path / "theirs.pth")  # a pickle: never unpickled
