@@ -36,11 +36,11 @@ import numpy as np
 import minigan
 from minigan import optim
 from minigan.cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
-                         positive_float_or_inf, positive_int, run_script, unit_interval)
+                         positive_int, run_script, unit_interval)
 from minigan.data import DataLoader, training_set
 from minigan.gan import LOSSES, GANTrainer, build, get_loss
 from minigan.gan.remedies import REMEDIES, with_remedy
-from minigan.gan.runs import CHECKPOINT, MAX_WEIGHT, Run, RunError, resumed_config
+from minigan.gan.runs import Run, RunError, add_run_flags, resumed_config
 from minigan.utils.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
 
@@ -77,16 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=existing_dir, default=None,
                    help="where the IDX files are (then $MINIGAN_DATA, ~/.cache/minigan)")
     p.add_argument("--out", default=os.path.join("runs", "mnist_gan"))
-    start = p.add_mutually_exclusive_group()
-    start.add_argument("--resume", nargs="?", const=CHECKPOINT, default=None, metavar="FILE",
-                       help=f"continue the run in --out from its {CHECKPOINT}, or from FILE (a snapshot in --out, "
-                            "or a path)")
-    start.add_argument("--overwrite", action="store_true", help="start a new run in an --out that holds one")
-    p.add_argument("--keep", type=non_negative_int, default=3,
-                   help="end-of-epoch snapshots to keep (checkpoint_epoch_NNN.npz), to go back to")
-    p.add_argument("--max-weight", type=positive_float_or_inf, default=MAX_WEIGHT,
-                   help="a weight larger than this in magnitude means divergence: the run stops (inf: only "
-                        "NaN and infinities stop it)")
+    add_run_flags(p)
     p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
     p.add_argument("--log-every", type=positive_int, default=10,
                    help="steps between progress-bar updates (and divergence checks)")

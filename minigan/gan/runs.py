@@ -315,6 +315,22 @@ class Run:
         return latest
 
 
+def add_run_flags(parser) -> None:
+    """The flags of a guarded run: how it starts (--resume [FILE] or --overwrite), the snapshots
+    it keeps (--keep) and what counts as divergence (--max-weight)."""
+    from ..cli import non_negative_int, positive_float_or_inf
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--resume", nargs="?", const=CHECKPOINT, default=None, metavar="FILE",
+                       help=f"continue the run in --out from its {CHECKPOINT}, or from FILE (a snapshot in --out, "
+                            "or a path), with its saved settings")
+    start.add_argument("--overwrite", action="store_true", help="start a new run in an --out that holds one")
+    parser.add_argument("--keep", type=non_negative_int, default=3,
+                        help="end-of-epoch snapshots to keep (checkpoint_epoch_NNN.npz), to go back to")
+    parser.add_argument("--max-weight", type=positive_float_or_inf, default=MAX_WEIGHT,
+                        help="a weight larger than this in magnitude means divergence: the run stops (inf: only "
+                             "NaN and infinities stop it)")
+
+
 def non_finite_value(tree, where: str = "") -> str | None:
     """Where in ``tree`` (dicts, lists, tuples of tensors, arrays, numbers) the first NaN or
     infinity is, as a path like ``trainer/generator/0.weight``; None when all are finite."""

@@ -19,11 +19,11 @@ import numpy as np
 
 from .. import backend
 from ..cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
-                   positive_float_or_inf, positive_int)
+                   positive_int)
 from ..data import DataLoader, training_set
 from ..backend import manual_seed
 from ..tensor import Tensor
-from .runs import CHECKPOINT, MAX_WEIGHT, Run, RunError, resumed_config
+from .runs import Run, RunError, add_run_flags, resumed_config
 
 # options a resumed run may change; every other one must match the saved configuration
 CHANGEABLE = {"epochs", "device", "out", "resume", "overwrite", "keep", "max_weight", "log_every", "debug",
@@ -41,15 +41,7 @@ def example_parser(description: str, name: str, epochs: int) -> argparse.Argumen
     p.add_argument("--device", default="cpu", type=backend.device_argument, help="cpu, cuda or cuda:N")
     p.add_argument("--data-dir", type=existing_dir, default=None, help="where the MNIST IDX files are")
     p.add_argument("--out", default=os.path.join("runs", name))
-    start = p.add_mutually_exclusive_group()
-    start.add_argument("--resume", nargs="?", const=CHECKPOINT, default=None, metavar="FILE",
-                       help=f"continue the run in --out from its {CHECKPOINT}, or from FILE (a snapshot in --out, "
-                            "or a path), with its saved settings")
-    start.add_argument("--overwrite", action="store_true", help="start a new run in an --out that holds one")
-    p.add_argument("--keep", type=non_negative_int, default=3,
-                   help="end-of-epoch snapshots to keep (checkpoint_epoch_NNN.npz), to go back to")
-    p.add_argument("--max-weight", type=positive_float_or_inf, default=MAX_WEIGHT,
-                   help="a weight larger than this in magnitude means divergence: the run stops")
+    add_run_flags(p)
     p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
     p.add_argument("--log-every", type=positive_int, default=25, help="steps between progress lines")
     add_debug_flag(p)
