@@ -35,7 +35,13 @@ def check_dtype(op: str, dtype) -> np.dtype:
 
 
 class Tensor:
-    """An n-dimensional array with an optional gradient (float32 by default)."""
+    """An n-dimensional array with an optional gradient (float32 by default).
+
+    ``Tensor(array)`` wraps a NumPy or CuPy array as it is (its memory and dtype): minigan's own
+    constructor. ``Tensor([1.0, 2.0])``, from a list or tuple, is PyTorch's legacy constructor:
+    a float32 copy. ``minigan.tensor(data)`` is the one to use for data (it keeps a float64
+    array float64, as PyTorch's ``torch.tensor`` does).
+    """
 
     __slots__ = ("array", "grad", "requires_grad", "creator", "_version_counter", "__weakref__")
     __array_ufunc__ = None  # numpy must not swallow tensors: ``array * tensor`` -> Tensor.__rmul__
@@ -332,6 +338,14 @@ class Tensor:
     def masked_fill(self, mask, value): return F.where(mask, value, self)
     def eq(self, other): return self == other
     def tolist(self): return self.numpy().tolist()
+    def new_zeros(self, *size, dtype=None, device=None): return creation.zeros(*size, dtype=dtype or self.dtype,
+                                                                               device=device or self.device)
+    def new_ones(self, *size, dtype=None, device=None): return creation.ones(*size, dtype=dtype or self.dtype,
+                                                                             device=device or self.device)
+    def new_full(self, size, fill_value, dtype=None, device=None):
+        return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device)
+    def new_tensor(self, data, dtype=None, device=None):
+        return creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device)
 
     # -- in place: PyTorch's trailing underscore, each bumps the version (minigan/inplace.py) ----
     def add_(self, other, alpha=1): return inplace.add_(self, other, alpha)
@@ -386,4 +400,4 @@ def _float_array(data) -> np.ndarray:
 
 
 from . import functional as F  # noqa: E402  (the ops need Tensor defined first)
-from . import dlpack, inplace, legacy, ops  # noqa: E402  (the same)
+from . import creation, dlpack, inplace, legacy, ops  # noqa: E402  (the same)

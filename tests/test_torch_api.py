@@ -149,6 +149,8 @@ SAME_CALLS = {  # the same code on a minigan and a torch tensor (and module: lib
     "arange": lambda t, lib: lib.arange(5), "linspace": lambda t, lib: lib.linspace(0, 1, 5),
     "empty_shape": lambda t, lib: lib.empty(2, 3).shape, "sign": lambda t, lib: lib.sign(t),
     "Variable": lambda t, lib: Variable(t) if lib is minigan else lib.autograd.Variable(t),
+    "new_zeros": lambda t, lib: t.double().new_zeros(2, 3), "new_ones": lambda t, lib: t.new_ones((4,)),
+    "new_full": lambda t, lib: t.new_full((2,), 1.5), "new_tensor": lambda t, lib: t.long().new_tensor([1, 2]),
 }
 
 
