@@ -437,3 +437,15 @@ def test_save_and_load_a_state_dict_the_pytorch_way(tmp_path):
     torch.save({"w": torch.zeros(2)}, tmp_path / "theirs.pth")
     with pytest.raises(minigan.CheckpointError, match="not a minigan checkpoint"):
         minigan.load(tmp_path / "theirs.pth")  # a pickle: never unpickled
+
+
+def test_zero_grad_sets_none_by_default_and_zeros_when_asked_as_pytorch():
+    layer = nn.Linear(2, 1)
+    optimizer = minigan.optim.SGD(layer.parameters(), lr=0.1)
+    (layer(minigan.ones(3, 2)).sum() * float("inf")).backward()  # infinite gradients: zeros all the same
+    layer.zero_grad(set_to_none=False)
+    assert layer.weight.grad.numpy().tolist() == [[0.0, 0.0]] and layer.weight.grad.dtype == np.float32
+    optimizer.zero_grad(False)
+    assert layer.bias.grad.numpy().tolist() == [0.0]
+    optimizer.zero_grad()
+    assert layer.weight.grad is None and layer.bias.grad is None
