@@ -264,16 +264,24 @@ class DataLoader:
     gathers its batches with one fancy-indexing call per batch; with ``shuffle`` the order is a
     fresh permutation from the loader's own ``numpy.random.Generator(seed)``, so a seed fixes
     every epoch's order. :meth:`state_dict` / :meth:`load_state_dict` resume it, mid-epoch too.
+
+    ``rank`` and ``world_size`` shard it for data-parallel training (minigan/distributed/), as
+    PyTorch's DistributedSampler does: ``batch_size`` is per rank. Every rank draws the same
+    order (give each the same seed), cuts it into global batches of ``world_size * batch_size``
+    and takes block ``rank`` of each; an epoch is ``len(dataset) // (world_size * batch_size)``
+    batches (world_size > 1 needs ``drop_last``: every rank gets a full shard of every batch).
     """
 
     def __init__(self, dataset, batch_size: int, shuffle: bool = False, drop_last: bool = False,
-                 seed=None, device="cpu"):
+                 seed=None, device="cpu", rank: int = 0, world_size: int = 1):
         if not (hasattr(dataset, "get_batch") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: the dataset ({type(dataset).__name__}) needs __len__ and "
                             "get_batch(indices); wrap arrays in minigan.data.ArrayDataset")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        _check_shard(rank, world_size, drop_last)
         self.dataset, self.batch_size = dataset, batch_size
+        self.rank, self.world_size = rank, world_size
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.device = backend.Device(device)
         self._rng = np.random.default_rng(seed)
@@ -282,8 +290,8 @@ class DataLoader:
         self._resume_at = 0  # batches to skip at the start of the next epoch (after a restore)
 
     def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, step = len(self.dataset), self.batch_size * self.world_size
+        return n // step if self.drop_last else -(-n // step)
 
     def __iter__(self):
         start = self._rng.bit_generator.state
@@ -292,7 +300,8 @@ class DataLoader:
         first, self._resume_at = self._resume_at, 0
         self._epoch_start, self._served = start, first
         for b in range(first, len(self)):
-            arrays = self.dataset.get_batch(order[b * self.batch_size:(b + 1) * self.batch_size])
+            start = (b * self.world_size + self.rank) * self.batch_size  # this rank's block of global batch b
+            arrays = self.dataset.get_batch(order[start:start + self.batch_size])
             self._served = b + 1
             yield tuple(Tensor(backend.to_device(a, self.device)) for a in arrays)
         self._epoch_start, self._served = None, 0
@@ -319,6 +328,17 @@ class DataLoader:
         self._rng.bit_generator.state = state["rng"]
         self._resume_at = int(served)
         self._epoch_start, self._served = None, 0
+
+
+def _check_shard(rank, world_size, drop_last) -> None:
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"DataLoader: {name} must be an int, got {value!r}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"DataLoader: rank must be in [0, world_size), got rank {rank} and world_size {world_size}")
+    if world_size > 1 and not drop_last:
+        raise ValueError(f"DataLoader: world_size {world_size} needs drop_last=True (every rank must get a full "
+                         "shard of every batch)")
 
 
 def training_set(name: str = "mnist", root=None, limit=None, notify=print):

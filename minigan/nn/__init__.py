@@ -9,7 +9,8 @@ from .module import Module, Parameter, Sequential
 from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding, Flatten,
                      LeakyReLU, Linear, ReLU, Sigmoid, Tanh, Unflatten)
 from .gan_layers import MinibatchDiscrimination, MinibatchStdDev
+from .sync_batchnorm import SyncBatchNorm
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "BatchNorm1d", "BatchNorm2d", "Conv2d",
            "ConvTranspose2d", "Dropout", "Embedding", "Flatten", "LeakyReLU", "Linear", "ReLU",
-           "Sigmoid", "Tanh", "Unflatten", "MinibatchDiscrimination", "MinibatchStdDev"]
+           "Sigmoid", "SyncBatchNorm", "Tanh", "Unflatten", "MinibatchDiscrimination", "MinibatchStdDev"]
