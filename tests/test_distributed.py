@@ -2,7 +2,9 @@
 gradient all-reduce (one flat buffer per model and step), the GAN trainer's use of it, the
 sharded DataLoader, a Run on several ranks (threads as ranks: tests/distributed_helpers.py)
 and the example's flags. The same on 2 real processes: test_distributed_mpi.py."""
+import importlib.util
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -12,11 +14,15 @@ import pytest
 import minigan
 from minigan import distributed as dist
 from minigan import nn, optim
+from minigan.cli import UsageError
 from minigan.data import ArrayDataset, DataLoader
 from minigan.gan import GANTrainer, get_loss
 from minigan.gan.runs import Run, RunStopped
 
 from distributed_helpers import run_ranks
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
 
 # -- seeds and launchers ----------------------------------------------------------------------------
 def test_rank_seed_keeps_the_seed_on_rank_0_and_gives_every_other_rank_its_own():
@@ -225,3 +231,29 @@ def test_the_logged_metrics_are_the_mean_over_the_ranks(tmp_path):
         return run.end_epoch()
     losses = run_ranks(2, body)
     assert losses[0][0][1]["d_loss"] == 1.5 and losses[1] == []
+
+
+# -- the example's flags ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mnist_gan():
+    spec = importlib.util.spec_from_file_location("mnist_gan", EXAMPLES / "mnist_gan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_example_refuses_what_data_parallel_runs_cannot_do(mnist_gan, monkeypatch, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        mnist_gan.main(["--sync-bn", "--out", str(tmp_path)])
+    assert stop.value.code == 2 and "--sync-bn synchronises batch norm across the processes of --distributed" in \
+        capsys.readouterr().err
+    monkeypatch.setenv("PMI_SIZE", "2")  # one of 2 processes mpiexec started
+    with pytest.raises(SystemExit):
+        mnist_gan.main(["--out", str(tmp_path)])
+    assert "this is one of 2 processes" in capsys.readouterr().err
+    args = mnist_gan.parse_args(["--batch-size", "8"])
+    checkpoint = {"config": {**mnist_gan.settings(args), "world_size": 4}}
+    with pytest.raises(UsageError, match=r"trained on 4 process\(es\) \(a global batch of 4 x 8\), this is 2"):
+        mnist_gan.configuration(mnist_gan.parse_args(["--resume"]), checkpoint, "ckpt", world_size=2)
+    with pytest.raises(UsageError, match=r"--limit 12 is below the global batch 16 \(2 x --batch-size 8\)"):
+        mnist_gan.configuration(mnist_gan.parse_args(["--batch-size", "8", "--limit", "12"]), None, None, 2)
