@@ -5,7 +5,7 @@
     python examples/mnist_gan.py --loss wgan-gp --epochs 10
     python examples/mnist_gan.py --epochs 20 --resume     # continue a run in --out
     python examples/mnist_gan.py --epochs 20 --resume checkpoint_epoch_003.npz  # go back to epoch 3
-    mpiexec -n 4 python examples/mnist_gan.py --distributed  # one model, 4 processes (pip install "minigan[mpi]")
+    mpiexec -bind-to core -n 2 python examples/mnist_gan.py --distributed   # one model, 2 processes
 
 At the end of every epoch, --out (default runs/mnist_gan) receives:
     samples_epoch_NNN.png  a grid from a fixed batch of z, so epochs can be compared
@@ -30,8 +30,8 @@ each takes its own shard of every global batch of N x --batch-size images, and t
 are averaged over the processes, so an epoch has N times fewer steps. --sync-bn normalises
 with the statistics of the global batch (nn.SyncBatchNorm); without it each process's batch
 norm sees its own shard, as one process with --batch-size would. Rank 0 writes --out and
-prints; --resume needs the same number of processes. Give each process its share of the
-cores (e.g. OMP_NUM_THREADS=1 with as many processes as cores).
+prints; --resume needs the same number of processes. mpiexec comes with pip install
+"minigan[mpi]"; its -bind-to core gives each process a core of its own (and so one BLAS thread).
 """
 from __future__ import annotations
 
