@@ -54,6 +54,15 @@ def test_minigan_imports_and_trains_without_mpi4py():
     assert 'pip install "minigan[mpi]"' in out
 
 
+def test_init_process_group_names_what_it_cannot_do():
+    with pytest.raises(ValueError, match=r"backend must be one of \('mpi', 'nccl'\), got 'gloo'"):
+        dist.init_process_group("gloo")
+    with pytest.raises(ValueError, match="init_method must be 'mpi' or 'env://', got 'tcp://host:1'"):
+        dist.init_process_group("nccl", init_method="tcp://host:1")
+    with pytest.raises(ValueError, match="the mpi backend takes its ranks from MPI"):
+        dist.init_process_group("mpi", init_method="env://")
+
+
 # -- the collectives ---------------------------------------------------------------------------------
 def test_a_single_process_group_leaves_arrays_alone_and_checks_them():
     group = dist.SingleProcess()

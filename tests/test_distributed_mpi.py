@@ -152,7 +152,11 @@ TINY = ["--limit", "48", "--batch-size", "8", "--log-every", "2", "--arch", "dcg
 
 
 def _example(n, flags, tmp_path):
-    env = {"MINIGAN_DATA": str(tmp_path / "no-data"), "HOME": str(tmp_path / "home")}  # offline: the embedded digits
+    """The example on n processes, offline: no data folder, and downloads through a dead proxy fail
+    at once, so the 10,000 digits inside the package are used."""
+    dead_proxy = "http://127.0.0.1:9"
+    env = {"MINIGAN_DATA": str(tmp_path / "no-data"), "HOME": str(tmp_path / "home"), "no_proxy": "", "NO_PROXY": "",
+           **{k: dead_proxy for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")}}
     job = run_mpi(n, [EXAMPLE, *flags], env=env)
     assert job.returncode == 0, job.stdout[-3000:]
     return job.stdout

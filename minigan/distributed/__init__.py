@@ -19,6 +19,8 @@ here imports mpi4py or CuPy until a group is made, so minigan works without them
 """
 from __future__ import annotations
 
+import os
+
 from .groups import (MPIGroup, ProcessGroup, SingleProcess, abort_on_error, import_mpi, launched_by_mpi,
                      launched_world_size)
 from .nccl import NCCLGroup, init_from_environment, init_over_mpi
@@ -32,13 +34,15 @@ def init_process_group(backend: str = "mpi", init_method: str | None = None, dev
 
     ``backend="mpi"``: every process mpiexec started (MPI's COMM_WORLD), collectives on the
     CPU. ``backend="nccl"``: one GPU per process (``device``, default ``cuda:<local rank>``);
-    the ranks find each other over MPI (``init_method="mpi"``, the default when mpiexec started
-    the job) or through the environment (``"env://"``: RANK, WORLD_SIZE, LOCAL_RANK and
-    MINIGAN_RENDEZVOUS, see minigan/distributed/nccl.py)."""
+    the ranks find each other over MPI (``init_method="mpi"``) or through the environment
+    (``"env://"``: RANK, WORLD_SIZE, LOCAL_RANK and MINIGAN_RENDEZVOUS, see
+    minigan/distributed/nccl.py). The default: the environment when it sets RANK and mpiexec
+    did not start the process, else MPI (a process started alone is a world of one)."""
     if backend not in BACKENDS:
         raise ValueError(f"init_process_group: backend must be one of {BACKENDS}, got {backend!r}")
     if init_method is None:
-        init_method = "mpi" if backend == "mpi" or launched_by_mpi() else "env://"
+        from_environment = backend == "nccl" and "RANK" in os.environ and not launched_by_mpi()
+        init_method = "env://" if from_environment else "mpi"
     if init_method not in ("mpi", "env://"):
         raise ValueError(f"init_process_group: init_method must be 'mpi' or 'env://', got {init_method!r}")
     if backend == "mpi":
