@@ -31,7 +31,7 @@ from minigan.cli import non_negative_float, positive_float, run_script
 from minigan.gan.scripts import Players, example_parser, parse_example_args, train_variant
 from minigan.gan.variants import (InfoGANDiscriminator, InfoGANGenerator, infogan_d_parameters,
                                   infogan_g_parameters, infogan_step)
-from minigan.images import save_grid
+from minigan.utils.images import save_grid
 
 COLUMNS = 10
 

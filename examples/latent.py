@@ -29,7 +29,7 @@ import minigan
 from minigan.cli import add_debug_flag, non_negative_int, positive_float_or_inf, positive_int, run_script
 from minigan.gan.checkpoints import generate, load_generator
 from minigan.gan.latent import lerp, slerp, truncated_normal
-from minigan.images import save_grid
+from minigan.utils.images import save_grid
 
 
 def at_least_two(text: str) -> int:

@@ -54,7 +54,7 @@ from minigan.gan import LOSSES, GANTrainer, build, get_loss
 from minigan.gan.remedies import REMEDIES, with_remedy
 from minigan.gan.runs import Run, RunError, RunStopped, add_run_flags, resumed_config
 from minigan.gan.trainer import DivergenceError
-from minigan.images import save_grid
+from minigan.utils.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
 
 # Optimiser settings from the papers: DCGAN (Radford et al.), WGAN (Arjovsky et al.),

@@ -18,7 +18,7 @@ import numpy as np
 import minigan
 from minigan.cli import UsageError, add_debug_flag, non_negative_int, positive_int, run_script
 from minigan.gan.checkpoints import LABELLED, generate, load_generator
-from minigan.images import save_grid
+from minigan.utils.images import save_grid
 
 
 def build_parser():

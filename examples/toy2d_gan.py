@@ -38,7 +38,7 @@ from minigan.cli import add_debug_flag, positive_int, run_script
 from minigan.gan import LOSSES, GANTrainer, get_loss
 from minigan.gan.toy import (Packed, decay_learning_rate, grid_centers, grid_of_gaussians, mode_coverage,
                              ring_centers, ring_of_gaussians, toy_mlp)
-from minigan.images import save_grid
+from minigan.utils.images import save_grid
 
 DATASETS = {  # name: (sampler, centres, std, plot half-width)
     "ring": (ring_of_gaussians, ring_centers(), 0.01, 1.5),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 
 from . import backend
 
@@ -52,6 +53,20 @@ def no_grad():
 def enable_grad():
     """Context manager (or decorator) that turns graph recording back on inside ``no_grad``."""
     return _grad_mode(True)
+
+
+class set_grad_enabled:
+    """Turn graph recording on or off: at once when called (``set_grad_enabled(False)``), and
+    back to what it was at the end of a ``with set_grad_enabled(mode):`` block, as in PyTorch."""
+
+    def __init__(self, mode: bool):
+        self.previous, _mode.grad_enabled = is_grad_enabled(), bool(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _mode.grad_enabled = self.previous
 
 
 @contextlib.contextmanager
@@ -326,15 +341,20 @@ def _tensors(name: str, value) -> list:
     return list(values)
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None, allow_unused=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
+         allow_unused=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` is not touched).
 
     Like ``torch.autograd.grad``: ``outputs`` and ``inputs`` are Tensors or sequences of them;
     ``grad_outputs`` weights each output (required for non-scalar outputs). With
     ``create_graph=True`` the result is differentiable, which is how WGAN-GP penalises the
     gradient norm. An input the outputs do not depend on raises, unless ``allow_unused``
-    (then its gradient is None).
+    (then its gradient is None). ``only_inputs`` is PyTorch's deprecated flag, ignored as there.
     """
+    if not only_inputs:
+        warnings.warn("only_inputs argument is deprecated and is ignored now (defaults to True). To accumulate "
+                      "gradient for other parts of the graph, please use torch.autograd.backward.",
+                      FutureWarning, stacklevel=2)
     outputs = _tensors("outputs", outputs)
     inputs = _tensors("inputs", inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
@@ -360,3 +380,4 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
 
 
 from .tensor import Tensor  # noqa: E402  (Tensor's ops are Functions; Functions make Tensors)
+from .legacy import Variable  # noqa: E402, F401  (PyTorch's legacy wrapper: minigan.autograd.Variable)

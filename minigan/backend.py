@@ -315,4 +315,19 @@ def uniform(shape, dtype, device: Device):
     return rng.generator(device).uniform(shape, dtype)
 
 
+def integers(low: int, high: int, shape, device: Device):
+    """Uniform int64 samples from [low, high): low + floor(u (high - low)) for float64 uniforms u
+    drawn on ``device`` (the same code on every device; each integer's probability is off by at
+    most (high - low) / 2^53 of itself)."""
+    u = uniform(shape, np.dtype(np.float64), device)
+    xp = array_module(u)
+    return xp.minimum(xp.floor(u * (high - low)).astype(np.int64) + low, high - 1)
+
+
+def permutation(n: int, device: Device):
+    """A uniformly random permutation of 0..n-1 (int64) on ``device``: the order that sorts n
+    float64 uniforms (two equal keys, which would bias it, have probability below n^2 / 2^54)."""
+    return array_module(keys := uniform((n,), np.dtype(np.float64), device)).argsort(keys).astype(np.int64)
+
+
 from . import rng  # noqa: E402  (rng uses Device)

@@ -179,15 +179,23 @@ def _fsync_directory(directory: Path) -> None:
 
 
 # -- loading ----------------------------------------------------------------------------------
-def load(path, device=None, max_bytes: int = MAX_BYTES):
+def load(path, device=None, max_bytes: int = MAX_BYTES, *, map_location=None, weights_only=None):
     """Read a checkpoint written by :func:`save`.
 
-    Tensors come back on the CPU, or on ``device`` (``"cuda"``, ``"sim"``...) when given;
+    Tensors come back on the CPU, or on ``device`` (``"cuda"``, ``"sim"``...; PyTorch's
+    ``map_location``, a device, is the same thing) when given; ``weights_only`` is accepted
+    for PyTorch's signature: minigan never unpickles, whatever it says.
     NumPy arrays and plain values come back as they were saved (tuples as tuples, dict keys
     as str or int). ``max_bytes`` caps the arrays' total size (1 GiB by default; raise it for a
     bigger checkpoint you trust). Raises :class:`CheckpointError` naming the file when it is not
     a readable minigan checkpoint or breaks a limit, and ``FileNotFoundError`` when there is no file.
     """
+    if map_location is not None:
+        if device is not None:
+            raise TypeError("load: pass device or map_location, not both")
+        if isinstance(map_location, dict) or callable(map_location):
+            raise TypeError("load: map_location as a dict or a function is not supported; pass a device")
+        device = map_location
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load: no checkpoint file at {path}")

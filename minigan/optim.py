@@ -71,11 +71,12 @@ class Optimizer:
             if isinstance(value, bool) or not (isinstance(value, numbers.Real) and 0 <= value < math.inf):
                 raise ValueError(f"{type(self).__name__}: invalid {key} {value!r} (must be a finite number >= 0)")
 
-    def zero_grad(self) -> None:
-        """Set every parameter's gradient to None."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's gradient to None (PyTorch's default), or to zeros with
+        ``set_to_none=False``."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                p.grad = None if set_to_none or p.grad is None else Tensor(_zeros_like(p.grad.array))
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; ``closure`` (optional) recomputes the loss

@@ -35,12 +35,20 @@ def check_dtype(op: str, dtype) -> np.dtype:
 
 
 class Tensor:
-    """An n-dimensional array with an optional gradient (float32 by default)."""
+    """An n-dimensional array with an optional gradient (float32 by default).
+
+    ``Tensor(array)`` wraps a NumPy or CuPy array as it is (its memory and dtype): minigan's own
+    constructor. ``Tensor([1.0, 2.0])``, from a list or tuple, is PyTorch's legacy constructor:
+    a float32 copy. ``minigan.tensor(data)`` is the one to use for data (it keeps a float64
+    array float64, as PyTorch's ``torch.tensor`` does).
+    """
 
     __slots__ = ("array", "grad", "requires_grad", "creator", "_version_counter", "__weakref__")
     __array_ufunc__ = None  # numpy must not swallow tensors: ``array * tensor`` -> Tensor.__rmul__
 
     def __init__(self, array, requires_grad=False, creator=None, version_counter=None):
+        if isinstance(array, (list, tuple)):  # torch.Tensor(data), PyTorch's legacy constructor: float32
+            array = _float_array(array)
         if isinstance(array, np.generic):
             array = np.asarray(array)
         if getattr(getattr(array, "dtype", None), "kind", None) not in _KINDS:
@@ -163,22 +171,56 @@ class Tensor:
     def __bool__(self):
         return bool(self.item())
 
-    def to(self, device) -> "Tensor":
-        """This tensor on ``device`` (differentiable; no copy when already there)."""
-        return F.to_device(self, device)
+    def to(self, *args, device=None, dtype=None, non_blocking=False, copy=False) -> "Tensor":
+        """This tensor on another device and/or as another dtype: ``to(device)``, ``to(dtype)``,
+        ``to(device, dtype)``, ``to(other_tensor)``, as in PyTorch (differentiable; ``self``
+        when nothing changes, unless ``copy``)."""
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg.device, arg.dtype
+            elif isinstance(arg, np.dtype) or (isinstance(arg, type) and issubclass(arg, np.generic)):
+                dtype = arg
+            else:
+                device = arg
+        out = self if device is None else F.to_device(self, device)
+        out = out if dtype is None else F.astype(out, dtype)
+        return ops.clone(out) if copy and out is self else out
 
     def cpu(self) -> "Tensor":
+        """This tensor on the CPU."""
         return self.to("cpu")
 
+    def cuda(self, device=None) -> "Tensor":
+        """This tensor on a GPU (``device``: its index; the first GPU by default)."""
+        return self.to(backend.Device("cuda", device))
+
+    @property
+    def is_cuda(self) -> bool:
+        """True on a GPU."""
+        return self.device.type == "cuda"
+
     def astype(self, dtype) -> "Tensor":
-        """This tensor cast to ``dtype`` (differentiable between float dtypes)."""
+        """This tensor cast to ``dtype`` (differentiable between float dtypes; NumPy's name)."""
         return F.astype(self, dtype)
 
-    def float(self) -> "Tensor":
-        return self.astype(np.float32)
+    def type(self, dtype=None) -> "Tensor":
+        """PyTorch's legacy ``type()``: the type name, or with ``minigan.FloatTensor`` (or
+        ``"torch.cuda.FloatTensor"``, or a dtype) the converted tensor; see :mod:`minigan.legacy`."""
+        return legacy.to_type(self, dtype)
 
-    def double(self) -> "Tensor":
-        return self.astype(np.float64)
+    def float(self): return self.astype(np.float32)
+    def double(self): return self.astype(np.float64)
+    def half(self): return self.astype(np.float16)
+    def long(self): return self.astype(np.int64)
+    def int(self): return self.astype(np.int32)
+    def bool(self): return self.astype(np.bool_)
+
+    def __dlpack__(self, *args, **kwargs):
+        """Share this tensor's memory with another library (``torch.from_dlpack(t)``) without a copy."""
+        return dlpack.export(self, *args, **kwargs)
+
+    def __dlpack_device__(self):
+        return dlpack.export_device(self)
 
     def backward(self, grad=None, retain_graph=False, create_graph=False) -> None:
         """Backprop from this tensor; see :func:`minigan.autograd.backward`."""
@@ -210,194 +252,152 @@ class Tensor:
     def __ne__(self, other): return F.compare("ne", self, other)
     __hash__ = object.__hash__  # identity, so tensors can sit in sets and dict keys
 
-    # -- methods (NumPy's axis/keepdims for reductions, PyTorch's names elsewhere) ---------
-    def sum(self, axis=None, keepdims=False): return F.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return F.mean(self, axis, keepdims)
-    def var(self, axis=None, keepdims=False, ddof=0): return F.var(self, axis, keepdims, ddof)
-    def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
-    def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
-    def argmax(self, axis=None): return F.argmax(self, axis)
-    def argmin(self, axis=None): return F.argmin(self, axis)
+    # -- methods: PyTorch's names and arguments (dim/keepdim; NumPy's axis/keepdims too) ------
+    def size(self, dim=None):
+        """The shape, or its size along ``dim``."""
+        if dim is None:
+            return self.shape
+        if not -max(self.ndim, 1) <= dim < max(self.ndim, 1):
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-max(self.ndim, 1)}, "
+                             f"{max(self.ndim, 1) - 1}], but got {dim})")
+        return self.shape[dim] if self.ndim else 1
+
+    def dim(self) -> int: return self.ndim
+    ndimension = dim
+    nelement = numel
+
+    @property
+    def grad_fn(self):
+        """PyTorch's name for ``creator``."""
+        return self.creator
+
+    def sum(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return F.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def mean(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return F.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def var(self, dim=None, unbiased=None, keepdim=None, **kwargs):  # unbiased unless NumPy's ddof=/axis=
+        return ops.var(self, dim, unbiased, keepdim, **kwargs)
+    def std(self, dim=None, unbiased=None, keepdim=None, **kwargs):
+        return ops.std(self, dim, unbiased, keepdim, **kwargs)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):  # max(dim): (values, indices)
+        return ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
+    def amax(self, dim=None, keepdim=None): return F.max(self, dim, keepdim)
+    def amin(self, dim=None, keepdim=None): return F.min(self, dim, keepdim)
+    def logsumexp(self, dim=None, keepdim=None, *, axis=None, keepdims=None):
+        return F.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def argmax(self, dim=None, keepdim=None, *, axis=None):
+        return F.argmax(self, axis, keepdim, dim=dim)
+    def argmin(self, dim=None, keepdim=None, *, axis=None):
+        return F.argmin(self, axis, keepdim, dim=dim)
+    def norm(self, p="fro", dim=None, keepdim=None): return ops.norm(self, p, dim, keepdim)
 
     def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, axis0, axis1): return F.transpose(self, axis0, axis1)
-    def permute(self, *axes):  # permute(1, 0), permute((1, 0)), and permute(0) for a vector
-        return F.permute(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], numbers.Integral) else axes)
-    def flatten(self, start_axis=0, end_axis=-1): return F.flatten(self, start_axis, end_axis)
-    def squeeze(self, axis=None): return F.squeeze(self, axis)
-    def unsqueeze(self, axis): return F.unsqueeze(self, axis)
+    def view(self, *shape): return ops.view(self, shape[0] if len(shape) == 1 else shape)
+    def view_as(self, other): return ops.view(self, other.shape)
+    def reshape_as(self, other): return F.reshape(self, other.shape)
+    def expand(self, *sizes): return ops.expand(self, sizes[0] if len(sizes) == 1 else sizes)
+    def expand_as(self, other): return F.broadcast_to(self, other.shape)
+    def repeat(self, *sizes): return ops.repeat(self, sizes[0] if len(sizes) == 1 else sizes)
+    def contiguous(self): return ops.contiguous(self)
+    def clone(self): return ops.clone(self)
+    def transpose(self, dim0, dim1): return F.transpose(self, dim0, dim1)
+    def t(self): return ops.t(self)
+    def permute(self, *dims):  # permute(1, 0), permute((1, 0)), and permute(0) for a vector
+        return F.permute(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], numbers.Integral) else dims)
+    def flatten(self, start_dim=0, end_dim=-1): return F.flatten(self, start_dim=start_dim, end_dim=end_dim)
+    def squeeze(self, dim=None): return F.squeeze(self, dim=dim)  # PyTorch's: a dim of size > 1 stays
+    def unsqueeze(self, dim): return F.unsqueeze(self, dim)
     def broadcast_to(self, shape): return F.broadcast_to(self, shape)
+    def chunk(self, chunks, dim=0): return ops.chunk(self, chunks, dim)
 
     @property
     def T(self):
         """All axes reversed."""
         return F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
+    def add(self, other, alpha=1): return self + (other if alpha == 1 else other * alpha)
+    def sub(self, other, alpha=1): return self - (other if alpha == 1 else other * alpha)
+    def mul(self, other): return self * other
+    def div(self, other): return self / other
+    def pow(self, exponent): return self ** exponent
+    def neg(self): return F.neg(self)
     def exp(self): return F.exp(self)
     def log(self): return F.log(self)
     def sqrt(self): return F.sqrt(self)
     def abs(self): return F.abs(self)
     def clip(self, min=None, max=None): return F.clip(self, min, max)
+    def clamp(self, min=None, max=None): return F.clip(self, min, max)
     def relu(self): return F.relu(self)
     def sigmoid(self): return F.sigmoid(self)
     def tanh(self): return F.tanh(self)
-    def softmax(self, axis=-1): return F.softmax(self, axis)
-    def log_softmax(self, axis=-1): return F.log_softmax(self, axis)
+    def softmax(self, dim=None): return F.softmax(self, dim=dim)
+    def log_softmax(self, dim=None): return F.log_softmax(self, dim=dim)
     def matmul(self, other): return F.matmul(self, other)
+    def masked_fill(self, mask, value): return F.where(mask, value, self)
+    def eq(self, other): return self == other
+    def tolist(self): return self.numpy().tolist()
+    def new_zeros(self, *size, dtype=None, device=None): return creation.zeros(*size, dtype=dtype or self.dtype,
+                                                                               device=device or self.device)
+    def new_ones(self, *size, dtype=None, device=None): return creation.ones(*size, dtype=dtype or self.dtype,
+                                                                             device=device or self.device)
+    def new_full(self, size, fill_value, dtype=None, device=None):
+        return creation.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device)
+    def new_tensor(self, data, dtype=None, device=None):
+        return creation.tensor(data, dtype=dtype or self.dtype, device=device or self.device)
+
+    # -- in place: PyTorch's trailing underscore, each bumps the version (minigan/inplace.py) ----
+    def add_(self, other, alpha=1): return inplace.add_(self, other, alpha)
+    def sub_(self, other, alpha=1): return inplace.sub_(self, other, alpha)
+    def mul_(self, other): return inplace.mul_(self, other)
+    def div_(self, other): return inplace.div_(self, other)
+    def pow_(self, exponent): return inplace.pow_(self, exponent)
+    def clamp_(self, min=None, max=None): return inplace.clamp_(self, min, max)
+    clip_ = clamp_
+    def lerp_(self, end, weight): return inplace.lerp_(self, end, weight)
+    def neg_(self): return inplace.unary_(self, "neg")
+    def abs_(self): return inplace.unary_(self, "abs")
+    def exp_(self): return inplace.unary_(self, "exp")
+    def log_(self): return inplace.unary_(self, "log")
+    def sqrt_(self): return inplace.unary_(self, "sqrt")
+    def sigmoid_(self): return inplace.unary_(self, "sigmoid")
+    def tanh_(self): return inplace.unary_(self, "tanh")
+    def relu_(self): return inplace.unary_(self, "relu")
+    def fill_(self, value): return inplace.fill_(self, value)
+    def zero_(self): return inplace.zero_(self)
+    def copy_(self, src, non_blocking=False): return inplace.copy_(self, src)
+    def masked_fill_(self, mask, value): return inplace.masked_fill_(self, mask, value)
+    def scatter_(self, dim, index, src=None, *, value=None): return inplace.scatter_(self, dim, index, src, value)
+    def normal_(self, mean=0.0, std=1.0): return inplace.normal_(self, mean, std)
+    def uniform_(self, *bounds, **named):  # PyTorch's names, from and to, are a keyword and a verb here
+        return inplace.uniform_(self, *bounds, *[named.pop(k) for k in ("from", "to") if k in named], **named)
+    def bernoulli_(self, p=0.5): return inplace.bernoulli_(self, p)
+
+    def detach_(self) -> "Tensor":
+        """Cut this tensor from the graph, in place (it becomes a leaf that requires no grad)."""
+        self.creator, self.requires_grad = None, False
+        return self
 
 
-# -- creation -----------------------------------------------------------------------------
-def _device(device) -> backend.Device:
-    """The device a creation function was asked for: the CPU when None (``device=0`` is cuda:0)."""
-    return backend.CPU if device is None else backend.Device(device)
-
-
+# -- construction checks ------------------------------------------------------------------
 def _refuse_array(array):
     """Raise for what Tensor() cannot wrap: a non-array, or an array of complex numbers, strings
     or objects (arithmetic on those would silently drop parts or concatenate)."""
     if not backend.is_array(array):
-        raise TypeError(f"Tensor: expected a NumPy or CuPy array, got {type(array).__name__} "
-                        "(minigan.tensor(data) makes a tensor from numbers and lists)")
+        raise TypeError(f"Tensor: expected a NumPy or CuPy array, or a list or tuple of numbers, got "
+                        f"{type(array).__name__} (minigan.tensor(data) makes a tensor from numbers and lists; "
+                        "minigan.zeros(n) one of n elements)")
     check_dtype("Tensor", array.dtype)
 
 
-def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
-    """A new tensor holding a copy of ``data`` (a number, nested list, or array).
-
-    Python floats become float32 (the default dtype), Python ints int64; arrays keep their
-    dtype (and device) unless ``dtype`` (or ``device``) says otherwise. Complex numbers,
-    strings and other objects are refused.
-    """
-    if dtype is not None:
-        dtype = check_dtype("tensor", dtype)
-    if isinstance(data, Tensor):
-        data = data.array
-    if backend.is_array(data):
-        device = backend.Device(backend.device_of(data) if device is None else device)
-        with backend.on_device(device):  # CuPy's astype allocates on the current GPU
-            array = backend.to_device(data, device).astype(check_dtype("tensor", dtype or data.dtype), copy=True)
-    else:
-        try:
-            host = np.array(data, dtype=dtype)
-        except (TypeError, ValueError, OverflowError) as err:  # ragged lists, "abc" as a float, ...
-            raise type(err)(f"tensor: cannot make a tensor from this {type(data).__name__}: {err}") from None
-        check_dtype("tensor", host.dtype)
-        if dtype is None and host.dtype.kind == "f":
-            host = host.astype(DEFAULT_DTYPE)
-        array = backend.to_device(host, _device(device))
-    return Tensor(array, requires_grad=requires_grad)
-
-
-def from_numpy(array: np.ndarray) -> Tensor:
-    """A CPU tensor sharing memory with ``array`` (its dtype kept)."""
-    if not isinstance(array, np.ndarray):
-        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
-    check_dtype("from_numpy", array.dtype)
-    return Tensor(array)
-
-
-def _shape(op: str, shape) -> tuple:
-    """``zeros(2, 3)``'s or ``zeros((2, 3))``'s shape as a tuple of non-negative ints."""
-    if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-        shape = shape[0]
-    shape = (shape,) if isinstance(shape, numbers.Integral) else shape
-    if not isinstance(shape, (tuple, list)) or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
-        raise TypeError(f"{op}: a shape is ints or a tuple of ints, got {shape!r}")
-    if any(s < 0 for s in shape):
-        raise ValueError(f"{op}: dimension sizes must be non-negative, got shape {tuple(shape)}")
-    return tuple(int(s) for s in shape)
-
-
-def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value``."""
-    return _full("full", (shape,), fill_value, dtype, device, requires_grad)
-
-
-def _full(op: str, shape, fill_value, dtype, device, requires_grad) -> Tensor:
-    if not isinstance(fill_value, numbers.Real):
-        raise TypeError(f"{op}: fill_value must be a real number, got {fill_value!r}")
-    shape, device = _shape(op, shape), _device(device)
-    dtype = check_dtype(op, DEFAULT_DTYPE if dtype is None else dtype)
-    if dtype.kind in "iu" and not np.isfinite(fill_value):  # NumPy would fill with garbage
-        raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}")
+def _float_array(data) -> np.ndarray:
+    """``data`` (nested lists or tuples of numbers) as a new float32 array, as torch.Tensor(data)."""
     try:
-        with backend.on_device(device):
-            array = device.xp.full(shape, fill_value, dtype=dtype)
-    except OverflowError:
-        raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}") from None
-    return Tensor(array, requires_grad=requires_grad)
+        return np.array(data, dtype=DEFAULT_DTYPE)
+    except (TypeError, ValueError, OverflowError) as err:
+        raise type(err)(f"Tensor: cannot make a float32 tensor from this {type(data).__name__}: {err}") from None
 
-
-def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return _full("zeros", shape, 0, dtype, device, requires_grad)
-
-
-def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
-    return _full("ones", shape, 1, dtype, device, requires_grad)
-
-
-def _check_tensor_arg(op: str, t) -> None:
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
-
-
-def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Zeros of ``t``'s shape, dtype and device."""
-    _check_tensor_arg("zeros_like", t)
-    return full(t.shape, 0, dtype or t.dtype, t.device, requires_grad)
-
-
-def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
-    """Ones of ``t``'s shape, dtype and device."""
-    _check_tensor_arg("ones_like", t)
-    return full(t.shape, 1, dtype or t.dtype, t.device, requires_grad)
-
-
-def _random(op: str, sample, shape, dtype, device, requires_grad) -> Tensor:
-    """``sample(shape, dtype, device)`` for a floating-point dtype; float16 is drawn in float32
-    and rounded (the generators have no float16), as PyTorch's half samples are."""
-    dtype = check_dtype(op, dtype or DEFAULT_DTYPE)
-    if dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating-point dtype (float16, float32 or float64), got {dtype}")
-    shape = _shape(op, shape)
-    if dtype.itemsize < 4:
-        array = sample(shape, np.dtype(np.float32), _device(device)).astype(dtype)
-    else:
-        array = sample(shape, dtype, _device(device))
-    return Tensor(array, requires_grad=requires_grad)
-
-
-def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Samples of N(0, 1), generated on ``device`` (seed with :func:`manual_seed`)."""
-    return _random("randn", backend.standard_normal, shape, dtype, device, requires_grad)
-
-
-def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
-    """Samples of U[0, 1), generated on ``device``."""
-    return _random("rand", backend.uniform, shape, dtype, device, requires_grad)
-
-
-def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
-    """Evenly spaced values in [start, stop), like ``numpy.arange``."""
-    if stop is None:
-        start, stop = 0, start
-    for name, v in (("start", start), ("stop", stop), ("step", step)):
-        if not isinstance(v, numbers.Real):
-            raise TypeError(f"arange: {name} must be a real number, got {v!r}")
-    if step == 0:
-        raise ValueError("arange: step must be nonzero")
-    device = _device(device)
-    if dtype is None:
-        is_int = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
-        dtype = np.int64 if is_int else DEFAULT_DTYPE
-    with backend.on_device(device):
-        return Tensor(device.xp.arange(start, stop, step, dtype=check_dtype("arange", dtype)))
-
-
-manual_seed = backend.manual_seed
 
 from . import functional as F  # noqa: E402  (the ops need Tensor defined first)
+from . import creation, dlpack, inplace, legacy, ops  # noqa: E402  (the same)

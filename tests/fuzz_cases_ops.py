@@ -29,7 +29,10 @@ err(C, "float device", lambda: t([1.0], device=1.5), TypeError, "device", "float
 err(C, "from_numpy of a list", lambda: minigan.from_numpy([1, 2]), TypeError, "from_numpy", "list")
 err(C, "from_numpy of strings", lambda: minigan.from_numpy(np.array(["a"])), TypeError, "from_numpy", "<U1")
 err(C, "from_numpy of complex", lambda: minigan.from_numpy(np.ones(2, complex)), TypeError, "from_numpy", "complex128")
-err(C, "Tensor of a list", lambda: minigan.Tensor([1, 2]), TypeError, "Tensor", "list")
+ok(C, "Tensor of a list (PyTorch's legacy constructor: float32)", lambda: minigan.Tensor([1, 2]),
+   like_torch(lambda torch: torch.Tensor([1, 2])), needs_torch=True)
+err(C, "Tensor of a number", lambda: minigan.Tensor(2.5), TypeError, "Tensor", "float")
+err(C, "Tensor of strings", lambda: minigan.Tensor(["a"]), ValueError, "Tensor", "'a'")
 err(C, "Tensor of complex", lambda: minigan.Tensor(np.ones(2, complex)), TypeError, "Tensor", "complex128")
 err(C, "Tensor of objects", lambda: minigan.Tensor(np.array([None])), TypeError, "Tensor", "object")
 err(C, "zeros(-1)", lambda: minigan.zeros(-1), ValueError, "zeros", "(-1,)")
@@ -195,7 +198,9 @@ err(S, "permute to axis 5", lambda: r(2, 3).permute(0, 5), ValueError, "permute"
 err(S, "permute by floats", lambda: F.permute(r(2, 3), (1.5, 0)), TypeError, "permute", "1.5")
 err(S, "transpose axis 5", lambda: r(2, 3).transpose(0, 5), ValueError, "transpose", "axis 5")
 err(S, "transpose axis 1.5", lambda: r(2, 3).transpose(0, 1.5), TypeError, "transpose", "1.5")
-err(S, "squeeze an axis of size 3", lambda: r(3, 1).squeeze(0), ValueError, "squeeze", "size 3")
+err(S, "squeeze an axis of size 3 (NumPy's axis)", lambda: F.squeeze(r(3, 1), 0), ValueError, "squeeze", "size 3")
+ok(S, "squeeze a dim of size 3 (PyTorch's dim: left alone)", lambda: minigan.ones(3, 1).squeeze(0),
+   like_torch(lambda torch: torch.ones(3, 1).squeeze(0)), needs_torch=True)
 err(S, "squeeze axis 5", lambda: r(3, 1).squeeze(5), ValueError, "squeeze", "axis 5")
 err(S, "unsqueeze axis 5", lambda: r(3).unsqueeze(5), ValueError, "unsqueeze", "axis 5")
 err(S, "flatten 1 to 0", lambda: r(2, 3).flatten(1, 0), ValueError, "flatten", "start_axis 1")

@@ -161,11 +161,19 @@ def test_softmax_and_log_softmax_values(device, data):
 
 @pytest.mark.op_softmax
 @pytest.mark.op_log_softmax
-def test_default_axis_is_the_last(device):
-    values = np.arange(6.0).reshape(2, 3)
+def test_without_an_axis_pytorchs_implicit_choice_is_made_with_its_warning(device):
+    values = np.arange(24.0).reshape(2, 3, 4)
+    for shape, axis in (((24,), 0), ((4, 6), 1), ((2, 3, 4), 0), ((1, 2, 3, 4), 1)):  # PyTorch's rule
+        x = leaf(values.reshape(shape), device, requires_grad=False)
+        expected = _log_softmax_reference(values.reshape(shape), axis)
+        with pytest.warns(UserWarning, match=f"Implicit dimension choice for softmax.*dim={axis}"):
+            np.testing.assert_allclose(F.softmax(x).numpy(), np.exp(expected))
+        with pytest.warns(UserWarning, match=f"Implicit dimension choice for log_softmax.*dim={axis}"):
+            np.testing.assert_allclose(x.log_softmax().numpy(), expected)
     x = leaf(values, device, requires_grad=False)
-    np.testing.assert_allclose(F.softmax(x).numpy(), np.exp(_log_softmax_reference(values, 1)))
-    np.testing.assert_allclose(x.log_softmax().numpy(), _log_softmax_reference(values, 1))
+    np.testing.assert_allclose(F.softmax(x, dim=2).numpy(), F.softmax(x, axis=-1).numpy())
+    with pytest.raises(TypeError, match="softmax: got both dim=1 .* and axis=2"):
+        F.softmax(x, 2, dim=1)
 
 
 # -- extremes: float32, no overflow, exact limits -------------------------------------------------------
@@ -202,14 +210,14 @@ def test_activation_gradients_are_finite_at_extreme_float32_inputs(device):
 @pytest.mark.op_log_softmax
 def test_softmax_of_huge_logits_is_finite(device):
     x = minigan.tensor(np.array([[1e4, 0.0, -1e4]], dtype=np.float32), device=device)
-    np.testing.assert_array_equal(F.softmax(x).numpy(), [[1.0, 0.0, 0.0]])
-    np.testing.assert_array_equal(F.log_softmax(x).numpy(), [[0.0, -1e4, -2e4]])
+    np.testing.assert_array_equal(F.softmax(x, dim=1).numpy(), [[1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(F.log_softmax(x, dim=1).numpy(), [[0.0, -1e4, -2e4]])
 
 
 def test_float32_in_float32_out(device):
     x = minigan.tensor(np.array([-1.0, 0.5], dtype=np.float32), device=device)
     for op in (F.relu, F.leaky_relu, F.sigmoid, F.tanh, F.softplus, F.logsigmoid, F.softmax, F.log_softmax):
-        assert op(x).dtype == np.float32, op.__name__
+        assert (op(x, dim=0) if "softmax" in op.__name__ else op(x)).dtype == np.float32, op.__name__
 
 
 # -- errors -------------------------------------------------------------------------------------------

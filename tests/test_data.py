@@ -498,7 +498,7 @@ def test_state_dict_between_epochs_resumes_with_the_next_epoch():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    ({"dataset": [1, 2, 3], "batch_size": 2}, TypeError, r"DataLoader: the dataset \(list\) needs __len__ and get_batch"),
+    ({"dataset": 3, "batch_size": 2}, TypeError, r"DataLoader: the dataset \(int\) needs __len__ and __getitem__"),
     ({"batch_size": 0}, ValueError, "batch_size must be a positive int, got 0"),
     ({"batch_size": 2.0}, ValueError, "batch_size must be a positive int, got 2.0"),
     ({"batch_size": 2, "device": "tpu"}, ValueError, "unknown device 'tpu'"),

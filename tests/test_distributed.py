@@ -178,6 +178,8 @@ def test_a_sharded_loader_needs_a_rank_in_range_and_drop_last():
         DataLoader(data, 2, rank=0, world_size=2)
     with pytest.raises(TypeError, match="world_size must be an int"):
         DataLoader(data, 2, drop_last=True, world_size=2.0)
+    with pytest.raises(ValueError, match="world_size 2 with shuffle=True needs seed="):
+        DataLoader(data, 2, shuffle=True, drop_last=True, rank=1, world_size=2)  # each rank would draw its own order
 
 
 # -- a run on several ranks ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 stand-in for CuPy's NCCL module (tests/distributed_helpers.py: stand_in_nccl) whose
 communicator moves the sim device's memory between threads by address, as NCCL moves GPU
 memory between processes. What only a GPU machine can check (NCCL itself, CUDA streams, one
-GPU per rank) is listed in docs/13_data_parallel.md; the names minigan calls are checked
+GPU per rank) is listed in docs/14_data_parallel.md; the names minigan calls are checked
 against the real cupy.cuda.nccl where CuPy and NCCL are installed."""
 import os
 

@@ -368,6 +368,6 @@ def test_train_classifier_writes_into_the_package_only_with_install():
 
 
 def test_sample_grids_get_the_same_mode_as_the_other_outputs(tmp_path):
-    minigan.images.save_grid(np.zeros((4, 1, 8, 8)), tmp_path / "grid.png")
+    minigan.utils.images.save_grid(np.zeros((4, 1, 8, 8)), tmp_path / "grid.png")
     (tmp_path / "other.txt").write_text("x")
     assert (tmp_path / "grid.png").stat().st_mode == (tmp_path / "other.txt").stat().st_mode

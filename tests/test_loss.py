@@ -265,3 +265,60 @@ def test_cross_entropy_shape_mismatch_names_the_op_and_shapes():
 def test_cross_entropy_labels_on_another_device_raise():
     with _raises(RuntimeError, "cross_entropy: expected all tensors on one device, got cpu and sim"):
         F.cross_entropy(minigan.zeros(2, 3), minigan.tensor([0, 1], device="sim"))
+
+
+# -- PyTorch's other arguments: weights, pos_weight, ignore_index; l1 and nll ---------------------------------
+@device_settings(0.6)
+@given(data=st.data(), reduction=REDUCTIONS)
+def test_weighted_losses_and_l1_gradcheck_against_their_formulas(device, data, reduction):
+    shape = data.draw(shapes(min_dims=1, max_dims=2), label="shape")
+    p = data.draw(arrays(shape, low=0.05, high=0.95), label="p")
+    z = data.draw(arrays(shape, low=-3.0, high=3.0, away_from=(0.0,)), label="z")
+    t = data.draw(arrays(shape, low=0.0, high=1.0), label="t")
+    w = data.draw(arrays(shape[-1:], low=0.1, high=2.0), label="w")
+    weight, target = leaf(w, device, requires_grad=False), leaf(t, device, requires_grad=False)
+    cases = [  # (loss of the leaf, its independent float64 formula)
+        (lambda u: F.binary_cross_entropy(u, target, weight, reduction=reduction), p, w * bce_reference(p, t)),
+        (lambda u: F.binary_cross_entropy_with_logits(u, target, pos_weight=weight, reduction=reduction), z,
+         w * t * np.logaddexp(0, -z) + (1 - t) * np.logaddexp(0, z)),
+        (lambda u: F.l1_loss(u, target, reduction=reduction), z, np.abs(z - t)),
+    ]
+    for loss, x, expected in cases:
+        np.testing.assert_allclose(loss(leaf(x, device)).numpy(), reduce_reference(expected, reduction), rtol=1e-12)
+        minigan.gradcheck(loss, leaf(x, device))
+
+
+@device_settings(0.6)
+@given(case=classification(), reduction=REDUCTIONS, data=st.data())
+def test_nll_and_cross_entropy_with_class_weights_and_an_ignored_label(device, case, reduction, data):
+    logits, labels = case
+    c = logits.shape[1]
+    w = data.draw(arrays((c,), low=0.1, high=2.0), label="w")
+    ignored = data.draw(st.sampled_from([-100, 0]), label="ignore_index")
+    rows = labels != ignored
+    per_row = np.where(rows, w[labels] * cross_entropy_reference(logits, labels), 0.0)
+    expected = per_row if reduction == "none" else per_row.sum()
+    y, weight = minigan.tensor(labels, device=device), leaf(w, device, requires_grad=False)
+
+    def loss(z):
+        return F.cross_entropy(z, y, weight, ignore_index=ignored, reduction=reduction)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # every row ignored: a mean of nothing, 0 / 0
+        if reduction == "mean":
+            expected = np.float64(expected) / (w[labels] * rows).sum()  # divided by the counted rows' weights
+        np.testing.assert_allclose(loss(leaf(logits, device)).numpy(), expected, rtol=1e-12)  # (NaN as in PyTorch)
+        np.testing.assert_allclose(F.nll_loss(F.log_softmax(leaf(logits, device), dim=1), y, weight,
+                                              ignore_index=ignored, reduction=reduction).numpy(), expected, rtol=1e-12)
+    if reduction != "mean" or rows.any():
+        minigan.gradcheck(loss, leaf(logits, device))
+
+
+def test_dropout2d_gradcheck_with_its_mask_fixed_by_the_seed(device):
+    x = leaf(np.random.default_rng(0).uniform(-1, 1, (2, 3, 2, 2)), device)
+
+    def dropped(u):
+        minigan.manual_seed(4)  # the same channels dropped at every evaluation
+        return F.dropout2d(u, 0.5, training=True)
+    kept = dropped(x).numpy().reshape(2, 3, 4)
+    assert np.all((kept == 0).all(-1) | np.isclose(kept, 2 * x.numpy().reshape(2, 3, 4)).all(-1))
+    minigan.gradcheck(dropped, x)

@@ -61,7 +61,7 @@ def test_var_with_ddof_matches_numpy_and_gradcheck(device, data, keepdims):
     x = data.draw(arrays(shape), label="x")
     t = leaf(x, device)
     assert_matches(F.var(t, axis, keepdims, ddof), np.var(x, axis=axis, keepdims=keepdims, ddof=ddof))
-    assert_matches(t.var(axis, keepdims, ddof=ddof), np.var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+    assert_matches(t.var(axis=axis, keepdims=keepdims, ddof=ddof), np.var(x, axis=axis, keepdims=keepdims, ddof=ddof))
     minigan.gradcheck(lambda u: F.var(u, axis, keepdims, ddof), t)
 
 

@@ -358,9 +358,9 @@ def test_a_stream_larger_than_the_file_can_be_is_cut_off(tmp_path, hostile, stem
 
 def test_mnist_downloads_are_capped_by_the_size_of_each_file():
     mnist = minigan.data.MNIST.__new__(minigan.data.MNIST)
-    assert mnist._download_limit("train-labels-idx1-ubyte") < 70_000  # 60,008 bytes of content
-    assert 47_040_016 < mnist._download_limit("train-images-idx3-ubyte") < 48 << 20
-    assert mnist._download_limit("t10k-images-idx3-ubyte") < 8 << 20
+    assert mnist.download_limit("train-labels-idx1-ubyte") < 70_000  # 60,008 bytes of content
+    assert 47_040_016 < mnist.download_limit("train-images-idx3-ubyte") < 48 << 20
+    assert mnist.download_limit("t10k-images-idx3-ubyte") < 8 << 20
 
 
 def test_a_killed_download_leaves_a_part_file_that_the_next_download_removes(tmp_path, hostile):

@@ -411,7 +411,7 @@ REDUCTION_MODES = ["mean", "sum", "none"]
 @pytest.mark.parametrize("reduction", REDUCTION_MODES)
 def test_binary_cross_entropy(reduction, dtype, rng):
     target = np.concatenate([rng.uniform(0, 1, 6), [0.0, 1.0]]).reshape(2, 4)  # soft and hard labels
-    check(lambda p: F.binary_cross_entropy(p, mg_const(target, p), reduction),
+    check(lambda p: F.binary_cross_entropy(p, mg_const(target, p), reduction=reduction),
           lambda p: TF.binary_cross_entropy(p, th_const(target, p), reduction=reduction),
           [uniform(0.02, 0.98, 2, 4)], dtype, rng)
 
@@ -422,7 +422,7 @@ def test_binary_cross_entropy_of_certain_probabilities(dtype, rng):
     """p = 0 or 1 exactly: each log is clamped at -100 and the gradient's denominator at 1e-12
     (torch's 1e-12 is a float32 constant, 4e-9 off in float64: hence rtol 1e-8)."""
     target = np.array([[0.0, 0.5, 1.0], [0.0, 0.5, 1.0]])
-    check(lambda p: F.binary_cross_entropy(p, mg_const(target, p), "none"),
+    check(lambda p: F.binary_cross_entropy(p, mg_const(target, p), reduction="none"),
           lambda p: TF.binary_cross_entropy(p, th_const(target, p), reduction="none"),
           [lambda _: np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])], dtype, rng, rtol=1e-8)
 
@@ -431,7 +431,7 @@ def test_binary_cross_entropy_of_certain_probabilities(dtype, rng):
 @pytest.mark.parametrize("reduction", REDUCTION_MODES)
 def test_binary_cross_entropy_with_logits(reduction, dtype, rng):
     """Gradients with respect to both the logits and the (soft) targets."""
-    check(lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction),
+    check(lambda z, t: F.binary_cross_entropy_with_logits(z, t, reduction=reduction),
           lambda z, t: TF.binary_cross_entropy_with_logits(z, t, reduction=reduction),
           [uniform(-30, 30, 3, 5), uniform(0, 1, 3, 5)], dtype, rng)
 
@@ -439,7 +439,7 @@ def test_binary_cross_entropy_with_logits(reduction, dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("reduction", REDUCTION_MODES)
 def test_mse_loss(reduction, dtype, rng):
-    check(lambda x, y: F.mse_loss(x, y, reduction), lambda x, y: TF.mse_loss(x, y, reduction=reduction),
+    check(lambda x, y: F.mse_loss(x, y, reduction=reduction), lambda x, y: TF.mse_loss(x, y, reduction=reduction),
           [normal(3, 4), normal(3, 4)], dtype, rng)
 
 
@@ -447,7 +447,7 @@ def test_mse_loss(reduction, dtype, rng):
 @pytest.mark.parametrize("reduction", REDUCTION_MODES)
 def test_cross_entropy(reduction, dtype, rng):
     labels = np.array([0, 3, 3, 1, 2, 0])
-    check(lambda z: F.cross_entropy(z, minigan.tensor(labels), reduction),
+    check(lambda z: F.cross_entropy(z, minigan.tensor(labels), reduction=reduction),
           lambda z: TF.cross_entropy(z, torch.from_numpy(labels), reduction=reduction),
           [uniform(-10, 10, 6, 4)], dtype, rng)
 

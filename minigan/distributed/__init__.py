@@ -3,7 +3,7 @@
 Data parallelism is an all-reduce of gradients. N processes (ranks) each hold the same
 model, each backpropagates its own shard of the batch, and an all-reduce replaces every
 rank's gradient by the mean over the ranks, so that all of them take the same step: the step
-one process would take on the whole batch (docs/13_data_parallel.md). Read it in this order:
+one process would take on the whole batch (docs/14_data_parallel.md). Read it in this order:
 
 - ``groups.py``: a process group (rank, world size) and its collectives; MPI through mpi4py;
 - ``nccl.py``: the same collectives on GPUs, NCCL through CuPy;

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 from .. import autograd, backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import exp
+from .naming import axis_from
 from .reduce import normalize_axes
 from .reduce import sum as _sum
 
@@ -167,14 +169,15 @@ class LogSoftmax(Function):
         ### END SOLUTION
 
 
-def relu(x: Tensor) -> Tensor:
-    """max(x, 0)."""
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0). ``inplace`` is accepted for PyTorch's signature; minigan never overwrites x
+    (the result is a new tensor with the same values)."""
     _check("relu", x)
     return ReLU()(x)
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x for x > 0, negative_slope * x otherwise."""
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise (``inplace`` as in :func:`relu`)."""
     _check("leaky_relu", x)
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
         raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
@@ -205,21 +208,30 @@ def logsigmoid(x: Tensor) -> Tensor:
     return -softplus(-x)
 
 
-def _axis(op: str, x: Tensor, axis: int) -> int:
+def _axis(op: str, x: Tensor, axis, dim) -> int:
+    """The axis of a softmax: ``axis`` or ``dim``; neither picks PyTorch's implicit one (0 for 0-,
+    1- and 3-D inputs, else 1) and warns, as PyTorch does."""
+    axis = axis_from(op, axis, dim)
+    if axis is None:
+        axis = 0 if x.ndim in (0, 1, 3) else 1
+        warnings.warn(f"Implicit dimension choice for {op} has been deprecated. Change the call to include "
+                      f"dim={axis} as an argument.", UserWarning, stacklevel=3)
     if not isinstance(axis, numbers.Integral):
         raise TypeError(f"{op}: axis must be an int, got {axis!r}")
-    return normalize_axes(op, axis, x.ndim)[0]
+    return normalize_axes(op, axis, max(x.ndim, 1))[0]
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """e^x / sum(e^x) along ``axis``."""
+def softmax(x: Tensor, axis=None, *, dim=None) -> Tensor:
+    """e^x / sum(e^x) along ``axis`` (PyTorch's ``dim``; say which: without one, PyTorch's
+    implicit choice is made, with its warning)."""
     _check("softmax", x)
-    axis = _axis("softmax", x, axis)
+    axis = _axis("softmax", x, axis, dim)
     return x * 1.0 if x.numel() == 0 else Softmax(axis)(x)  # (an empty tensor: an empty result)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """x - logsumexp(x) along ``axis``."""
+def log_softmax(x: Tensor, axis=None, *, dim=None) -> Tensor:
+    """x - logsumexp(x) along ``axis`` (PyTorch's ``dim``; without one, PyTorch's implicit choice,
+    with its warning)."""
     _check("log_softmax", x)
-    axis = _axis("log_softmax", x, axis)
+    axis = _axis("log_softmax", x, axis, dim)
     return x * 1.0 if x.numel() == 0 else LogSoftmax(axis)(x)

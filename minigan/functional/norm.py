@@ -165,17 +165,38 @@ def _update_running(running_mean, running_var, mu, var, count, momentum):
         running_var._bump_version()
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
+def _check_dropout(op: str, x, p) -> None:
     if not isinstance(x, Tensor):
-        raise TypeError(f"dropout: x must be a Tensor, got {type(x).__name__}")
+        raise TypeError(f"{op}: x must be a Tensor, got {type(x).__name__}")
     if x.dtype.kind != "f":
-        raise TypeError(f"dropout: expected a floating-point tensor, got {x.dtype}")
+        raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
     if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p <= 1):
-        raise ValueError(f"dropout: p must be in [0, 1], got {p!r}")
-    if not training or p == 0:
-        return x
+        raise ValueError(f"{op}: p must be in [0, 1], got {p!r}")
+
+
+def _drop(x: Tensor, p: float, mask_shape) -> Tensor:
+    """x times a mask of ``mask_shape`` (broadcast over x): 0 with probability p, else 1/(1-p)."""
     if p == 1:
         return x * 0.0
-    keep = backend.uniform(x.shape, x.dtype, x.device) >= p
+    keep = backend.uniform(mask_shape, x.dtype, x.device) >= p
     return x * Tensor(keep.astype(x.dtype) * (1.0 / (1 - p)))  # kept values scaled by 1/(1-p)
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not
+    training). ``inplace`` is accepted for PyTorch's signature; the result is always a new tensor."""
+    _check_dropout("dropout", x, p)
+    if not training or p == 0:
+        return x
+    return _drop(x, p, x.shape)
+
+
+def dropout2d(x: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels of (N, C, H, W) (or (C, H, W)) inputs with probability p, and scale the
+    rest by 1/(1-p): PyTorch's ``F.dropout2d`` (``nn.Dropout2d``). ``inplace`` as in :func:`dropout`."""
+    _check_dropout("dropout2d", x, p)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"dropout2d: expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), got shape {x.shape}")
+    if not training or p == 0:
+        return x
+    return _drop(x, p, x.shape[:-2] + (1, 1))

@@ -11,7 +11,8 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
-from .elementwise import exp
+from .elementwise import abs, exp, where
+from .naming import axis_from, keep_from
 from .shape import broadcast_to, reshape
 
 
@@ -62,9 +63,10 @@ class Sum(Function):
         ### END SOLUTION
 
 
-def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis``."""
+def sum(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """Sum over ``axis`` (PyTorch's ``dim``)."""
     _check("sum", x)
+    axis, keepdims = axis_from("sum", axis, dim), keep_from("sum", keepdims, keepdim)
     return Sum(normalize_axes("sum", axis, x.ndim), keepdims)(x)
 
 
@@ -72,17 +74,23 @@ def _count(shape, axes) -> int:
     return int(np.prod([shape[a] for a in axes]))
 
 
-def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Mean over ``axis``."""
+def mean(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """Mean over ``axis`` (PyTorch's ``dim``)."""
     _check("mean", x)
+    axis, keepdims = axis_from("mean", axis, dim), keep_from("mean", keepdims, keepdim)
     axes = normalize_axes("mean", axis, x.ndim)
     n = _count(x.shape, axes)
     return sum(x, axes, keepdims) * (1.0 / n if n else float("nan"))  # the mean of nothing is NaN, as in PyTorch
 
 
-def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """Variance over ``axis``: sum((x - mean)^2) / (n - ddof)."""
+def var(x: Tensor, axis=None, keepdims=None, ddof: int = 0, *, dim=None, keepdim=None) -> Tensor:
+    """Variance over ``axis`` (PyTorch's ``dim``): sum((x - mean)^2) / (n - ddof).
+
+    NumPy's default, ddof=0; ``Tensor.var`` and ``minigan.var`` follow PyTorch (unbiased,
+    ddof=1, unless NumPy's ``axis=``/``ddof=`` are given).
+    """
     _check("var", x)
+    axis, keepdims = axis_from("var", axis, dim), keep_from("var", keepdims, keepdim)
     axes = normalize_axes("var", axis, x.ndim)
     n = _count(x.shape, axes)
     if n - ddof <= 0:  # no degrees of freedom left: the variance would be inf, NaN or negative
@@ -112,15 +120,17 @@ class Max(Function):
         ### END SOLUTION
 
 
-def _extreme(op: str, x: Tensor, axis, keepdims: bool, largest: bool) -> Tensor:
+def _extreme(op: str, x: Tensor, axis, keepdims, largest: bool, dim, keepdim) -> Tensor:
     _check(op, x)
+    axis, keepdims = axis_from(op, axis, dim), keep_from(op, keepdims, keepdim)
     if x.numel() == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     return Max(normalize_axes(op, axis, x.ndim), keepdims, largest)(x)
 
 
-def _arg_extreme(op: str, x: Tensor, axis) -> Tensor:
+def _arg_extreme(op: str, x: Tensor, axis, keepdims, dim, keepdim) -> Tensor:
     _check(op, x)
+    axis, keepdims = axis_from(op, axis, dim), keep_from(op, keepdims, keepdim)
     if axis is not None:
         axis = normalize_axes(op, axis, x.ndim)
         if len(axis) != 1:
@@ -129,27 +139,32 @@ def _arg_extreme(op: str, x: Tensor, axis) -> Tensor:
     if x.numel() == 0 and (axis is None or x.shape[axis] == 0):
         raise ValueError(f"{op}: cannot take the {op} of an empty tensor of shape {x.shape} (axis {axis})")
     array = x.array.argmax(axis=axis) if op == "argmax" else x.array.argmin(axis=axis)
-    return Tensor(array)
+    if keepdims:  # (PyTorch's keepdim: the reduced axis stays, of size 1; all of them for axis=None)
+        array = array.reshape((1,) * x.ndim if axis is None else x.shape[:axis] + (1,) + x.shape[axis + 1:])
+    return Tensor(array.astype(np.int64, copy=False))
 
 
-def argmax(x: Tensor, axis=None) -> Tensor:
-    """Index of the largest value (over all elements, flattened, or along ``axis``); a constant."""
-    return _arg_extreme("argmax", x, axis)
+def argmax(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """Index of the largest value (over all elements, flattened, or along ``axis``, PyTorch's
+    ``dim``); an int64 constant."""
+    return _arg_extreme("argmax", x, axis, keepdims, dim, keepdim)
 
 
-def argmin(x: Tensor, axis=None) -> Tensor:
-    """Index of the smallest value (over all elements, flattened, or along ``axis``); a constant."""
-    return _arg_extreme("argmin", x, axis)
+def argmin(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """Index of the smallest value (over all elements, flattened, or along ``axis``, PyTorch's
+    ``dim``); an int64 constant."""
+    return _arg_extreme("argmin", x, axis, keepdims, dim, keepdim)
 
 
-def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Largest value over ``axis`` (ties share the gradient evenly)."""
-    return _extreme("max", x, axis, keepdims, True)
+def max(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """Largest value over ``axis`` (ties share the gradient evenly): NumPy's ``amax``, PyTorch's
+    ``torch.amax``. ``torch.max(x, dim)``, which also gives the indices, is ``minigan.max``."""
+    return _extreme("max", x, axis, keepdims, True, dim, keepdim)
 
 
-def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Smallest value over ``axis`` (ties share the gradient evenly)."""
-    return _extreme("min", x, axis, keepdims, False)
+def min(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """Smallest value over ``axis`` (ties share the gradient evenly): PyTorch's ``torch.amin``."""
+    return _extreme("min", x, axis, keepdims, False, dim, keepdim)
 
 
 class LogSumExp(Function):
@@ -180,7 +195,54 @@ class LogSumExp(Function):
         ### END SOLUTION
 
 
-def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) over ``axis``, computed without overflow."""
+def logsumexp(x: Tensor, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """log(sum(exp(x))) over ``axis`` (PyTorch's ``dim``), computed without overflow."""
     _check("logsumexp", x)
+    axis, keepdims = axis_from("logsumexp", axis, dim), keep_from("logsumexp", keepdims, keepdim)
     return LogSumExp(normalize_axes("logsumexp", axis, x.ndim), keepdims)(x)
+
+
+class Norm2(Function):
+    save_inputs = (0,)
+    save_output = True
+
+    def __init__(self, axes, keepdims):
+        self.axes, self.keepdims = axes, keepdims
+
+    def forward(self, x):
+        y = backend.array_module(x).sqrt((x * x).sum(axis=self.axes, keepdims=True))
+        return y if self.keepdims else y.reshape(tuple(s for i, s in enumerate(y.shape) if i not in self.axes))
+
+    def backward(self, gy):  # d|x|/dx = x / |x|, and 0 where |x| = 0 (PyTorch's subgradient)
+        x = self.saved_input(0)
+        y = reshape(self.saved_output(), _kept_shape(x.shape, self.axes))
+        nonzero = Tensor(y.array != 0)
+        return _expand(gy, x.shape, self.axes) * x / where(nonzero, y, 1.0) * nonzero
+
+
+def norm(x: Tensor, p=2, axis=None, keepdims=None, *, dim=None, keepdim=None) -> Tensor:
+    """The vector p-norm over ``axis`` (PyTorch's ``dim``; all elements when None):
+    ``(sum |x|^p)^(1/p)``, PyTorch's ``torch.norm`` / ``torch.linalg.vector_norm``.
+
+    ``p`` is 2 (or ``"fro"``, the same thing for a vector), 1, ``inf``, ``-inf`` or any other
+    number > 0. Where the norm is 0 its gradient is 0, as in PyTorch. WGAN-GP's penalty is
+    ``(g.norm(2, dim=1) - 1) ** 2``.
+    """
+    _check("norm", x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"norm: expected a floating-point tensor, got {x.dtype}")
+    axis, keepdims = axis_from("norm", axis, dim), keep_from("norm", keepdims, keepdim)
+    axes = normalize_axes("norm", axis, x.ndim)
+    if p == "fro":
+        p = 2
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or np.isnan(p) or p <= 0 and p != -np.inf:
+        raise ValueError(f"norm: p must be 'fro', inf, -inf or a number > 0, got {p!r}")
+    if p == 2:
+        return Norm2(axes, keepdims)(x)
+    if p == np.inf:
+        return max(abs(x), axes, keepdims)
+    if p == -np.inf:
+        return min(abs(x), axes, keepdims)
+    if p == 1:
+        return sum(abs(x), axes, keepdims)
+    return sum(abs(x) ** p, axes, keepdims) ** (1.0 / p)

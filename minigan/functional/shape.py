@@ -11,6 +11,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
+from .naming import axis_from
 
 
 def _check_tensor(op: str, x) -> None:
@@ -169,29 +170,41 @@ def sum_to(x: Tensor, shape) -> Tensor:
     return SumTo(shape)(x)
 
 
-def squeeze(x: Tensor, axis=None) -> Tensor:
-    """``x`` without its axes of size 1 (only ``axis``, if given, which must have size 1)."""
+def squeeze(x: Tensor, axis=None, *, dim=None) -> Tensor:
+    """``x`` without its axes of size 1, or only ``axis`` if given, which must have size 1
+    (NumPy's rule). Given as PyTorch's ``dim``, an axis of another size is left alone (PyTorch's)."""
     _check_tensor("squeeze", x)
+    pytorchs = dim is not None
+    axis = axis_from("squeeze", axis, dim)
     if axis is None:
         return reshape(x, tuple(s for s in x.shape if s != 1))
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
-    axes = {_normalize_axis("squeeze", a, x.ndim) for a in axes}
+    axes = {_normalize_axis("squeeze", a, max(x.ndim, 1)) for a in axes}
+    if pytorchs:
+        axes = {a for a in axes if x.ndim and x.shape[a] == 1}
     for a in axes:
         if x.shape[a] != 1:
             raise ValueError(f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, not 1")
     return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in axes))
 
 
-def unsqueeze(x: Tensor, axis: int) -> Tensor:
-    """``x`` with a new axis of size 1 at position ``axis``."""
+def unsqueeze(x: Tensor, axis=None, *, dim=None) -> Tensor:
+    """``x`` with a new axis of size 1 at position ``axis`` (PyTorch's ``dim``)."""
     _check_tensor("unsqueeze", x)
+    axis = axis_from("unsqueeze", axis, dim)
+    if axis is None:
+        raise TypeError("unsqueeze: missing the position of the new axis (dim)")
     axis = _normalize_axis("unsqueeze", axis, x.ndim + 1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
-def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-    """``x`` with axes ``start_axis..end_axis`` merged into one."""
+def flatten(x: Tensor, start_axis=None, end_axis=None, *, start_dim=None, end_dim=None) -> Tensor:
+    """``x`` with axes ``start_axis..end_axis`` (PyTorch's ``start_dim``/``end_dim``; default
+    0 and -1) merged into one."""
     _check_tensor("flatten", x)
+    start_axis = axis_from("flatten", start_axis, start_dim, "start_dim")
+    end_axis = axis_from("flatten", end_axis, end_dim, "end_dim")
+    start_axis, end_axis = (0 if start_axis is None else start_axis), (-1 if end_axis is None else end_axis)
     if x.ndim == 0:
         return reshape(x, (1,))
     start = _normalize_axis("flatten", start_axis, x.ndim)
@@ -223,9 +236,11 @@ def _tensor_list(op: str, tensors) -> list:
     return list(tensors)
 
 
-def concatenate(tensors, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis."""
+def concatenate(tensors, axis=None, *, dim=None) -> Tensor:
+    """Join tensors along an existing axis (PyTorch's ``dim``; default 0): ``torch.cat``."""
     tensors = _tensor_list("concatenate", tensors)
+    axis = axis_from("concatenate", axis, dim)
+    axis = 0 if axis is None else axis
     if not tensors:
         raise ValueError("concatenate: expected at least one tensor")
     for t in tensors:
@@ -240,9 +255,11 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
     return Concatenate(axis)(*tensors)
 
 
-def stack(tensors, axis: int = 0) -> Tensor:
-    """Join tensors of one shape along a new axis."""
+def stack(tensors, axis=None, *, dim=None) -> Tensor:
+    """Join tensors of one shape along a new axis (PyTorch's ``dim``; default 0)."""
     tensors = _tensor_list("stack", tensors)
+    axis = axis_from("stack", axis, dim)
+    axis = 0 if axis is None else axis
     if not tensors:
         raise ValueError("stack: expected at least one tensor")
     for t in tensors:

@@ -13,7 +13,8 @@ import numpy as np
 from .. import backend
 from ..autograd import no_grad
 from ..io import CheckpointError, load
-from ..tensor import Tensor, zeros
+from ..creation import zeros
+from ..tensor import Tensor
 from .models import build
 from .variants import NUM_CLASSES, ConditionalGenerator, InfoGANGenerator
 

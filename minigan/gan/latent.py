@@ -3,7 +3,8 @@ linear and spherical interpolation between latent vectors."""
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Tensor, randn
+from ..creation import randn
+from ..tensor import Tensor
 
 def truncated_normal(n: int, dim: int, tau: float, device="cpu", max_rounds: int = 10_000) -> Tensor:
     """(n, dim) samples of N(0, 1) conditioned on |z_i| <= tau (the truncation trick of

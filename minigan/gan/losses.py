@@ -11,7 +11,8 @@ from typing import Callable, Optional
 
 from .. import autograd
 from .. import functional as F
-from ..tensor import Tensor, rand
+from ..creation import rand
+from ..tensor import Tensor
 
 
 def _check_scores(op: str, *outputs) -> None:

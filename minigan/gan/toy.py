@@ -20,7 +20,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import nn
-from ..tensor import Tensor, rand
+from ..creation import rand
+from ..tensor import Tensor
 from .trainer import GANTrainer
 
 HIGH_QUALITY_STDS = 3.0  # VEEGAN / PacGAN: "within three standard deviations" of a mode

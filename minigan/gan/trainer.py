@@ -27,8 +27,9 @@ import numpy as np
 from .. import autograd, backend, cuda_kernels
 from .. import functional as F
 from ..autograd import no_grad
+from ..creation import randn
 from ..distributed import GradientAllReduce
-from ..tensor import Tensor, randn
+from ..tensor import Tensor
 from .losses import GANLoss, gradient_penalty
 
 

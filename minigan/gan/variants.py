@@ -27,7 +27,8 @@ import numpy as np
 from .. import autograd, backend, nn
 from .. import functional as F
 from ..autograd import no_grad
-from ..tensor import Tensor, rand, randn
+from ..creation import rand, randn
+from ..tensor import Tensor
 from .losses import GANLoss, get_loss, gradient_penalty
 from .models import dcgan_init_
 from .trainer import _grad_norm, _set_grads
@@ -55,7 +56,7 @@ def one_hot(labels: Tensor, num_classes: int, dtype=np.float32) -> Tensor:
 def save_class_grid(G, z_per_column: Tensor, path, num_classes: int = NUM_CLASSES) -> None:
     """A PNG grid from a class-conditional G: row d holds class d, column j uses z_per_column[j]
     in every row (G in eval mode, as for any sampling)."""
-    from ..images import save_grid
+    from ..utils.images import save_grid
     columns, device = z_per_column.shape[0], z_per_column.device
     z = F.broadcast_to(z_per_column.unsqueeze(0), (num_classes,) + z_per_column.shape).reshape(num_classes * columns, -1)
     labels = Tensor(backend.to_device(np.repeat(np.arange(num_classes), columns), device))

@@ -10,7 +10,8 @@ import math
 import numbers
 
 from .. import backend
-from ..tensor import Tensor, rand, randn
+from ..creation import rand, randn
+from ..tensor import Tensor
 
 
 def _array(t):

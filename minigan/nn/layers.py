@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..tensor import Tensor, ones, zeros
+from ..creation import ones, zeros
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
@@ -364,3 +365,65 @@ class Embedding(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+class Identity(Module):
+    """Its input, unchanged (a placeholder layer); arguments are accepted and ignored, as in PyTorch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Softmax(Module):
+    """e^x / sum(e^x) along ``dim`` (None: PyTorch's implicit choice, with its warning)."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, dim=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """x - logsumexp(x) along ``dim``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.log_softmax(x, dim=self.dim)
+
+
+class Dropout2d(Dropout):
+    """In training, zero whole channels of (N, C, H, W) inputs with probability p and scale the
+    rest by 1/(1-p); in evaluation, the identity."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
+
+
+class Upsample(Module):
+    """Resize (N, C, H, W) inputs to ``size`` or by ``scale_factor``: ``F.interpolate`` as a layer
+    (``mode`` "nearest" by default, or "bilinear", "nearest-exact", "linear")."""
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None,
+                 recompute_scale_factor=None):
+        super().__init__()
+        self.size, self.mode, self.align_corners = size, mode, align_corners
+        if isinstance(scale_factor, (tuple, list)):
+            self.scale_factor = tuple(float(s) for s in scale_factor)
+        else:
+            self.scale_factor = float(scale_factor) if scale_factor else None
+        self.recompute_scale_factor = recompute_scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+    def extra_repr(self) -> str:
+        what = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return f"{what}, mode={self.mode!r}"

@@ -227,10 +227,11 @@ class Module:
             param.requires_grad_(requires_grad)
         return self
 
-    def zero_grad(self) -> None:
-        """Set every parameter's gradient to None."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's gradient to None (PyTorch's default), or to zeros with
+        ``set_to_none=False``."""
         for param in self.parameters():
-            param.grad = None
+            param.grad = None if set_to_none or param.grad is None else Tensor(_zeros_like(param.grad.array))
 
     # -- devices and dtypes ------------------------------------------------------------------
     def to(self, device=None, dtype=None):
@@ -261,6 +262,10 @@ class Module:
     def cpu(self):
         """``to("cpu")``."""
         return self.to("cpu")
+
+    def cuda(self, device=None):
+        """``to("cuda")`` (``device``: a GPU index; the first GPU by default)."""
+        return self.to(backend.Device("cuda", device))
 
     def float(self):
         """Cast floating-point parameters and buffers to float32."""
@@ -349,6 +354,10 @@ class Module:
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def _zeros_like(array):
+    return backend.array_module(array).zeros_like(array)
 
 
 def _is_dtype(value) -> bool:

@@ -1,13 +1,12 @@
-"""Data: IDX files, the MNIST and Fashion-MNIST datasets, and a :class:`DataLoader`.
+"""minigan's MNIST and Fashion-MNIST: the training sets of its own scripts and trainer.
 
-- :func:`read_idx` (from :mod:`minigan.idx`) reads the IDX format MNIST ships in, gzip or
-  raw, checking every header; :func:`download` (from :mod:`minigan.download`) fetches a file.
-- :class:`MNIST` and :class:`FashionMNIST` find their files (``root``, then ``$MINIGAN_DATA``,
-  then ``~/.cache/minigan``, then system folders), or download them with SHA-256 checks. When
-  the full MNIST training set can be neither found nor downloaded, ``MNIST(train=True)`` falls
-  back to the 10,000-digit sample shipped inside the package and says so in one warning.
-- :class:`DataLoader` yields ``(images, labels)`` tensor batches on a device, shuffled by its
-  own seeded generator so that the order is reproducible and resumable.
+:class:`MNIST` and :class:`FashionMNIST` find their files (``root``, then ``$MINIGAN_DATA``,
+then ``~/.cache/minigan``, then system folders), or download them with SHA-256 checks. When
+the full MNIST training set can be neither found nor downloaded, ``MNIST(train=True)`` falls
+back to the 10,000-digit sample shipped inside the package and says so in one warning. Their
+images come as float32 in [-1, 1], a GAN's range, whole batches at a time (``get_batch``).
+torchvision's classes of the same names, with its folder layout and transforms, are in
+:mod:`minigan.data.datasets`.
 """
 from __future__ import annotations
 
@@ -19,39 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import backend
-from .download import DownloadError, TextProgress, download  # noqa: F401  (part of minigan.data's API)
-from .idx import IMAGES_MAGIC, LABELS_MAGIC, DataError, _parse_idx, _read_bytes, read_idx  # noqa: F401
-from .tensor import Tensor
+from .download import DownloadError, download
+from .idx import IMAGES_MAGIC, LABELS_MAGIC, DataError, _parse_idx, _read_bytes, read_idx
 
-ASSETS = Path(__file__).parent / "_assets"
+ASSETS = Path(__file__).resolve().parents[1] / "_assets"
 
 
 class EmbeddedSampleWarning(UserWarning):
     """MNIST fell back to the 10,000-digit sample shipped with minigan."""
 
 
-# -- datasets ---------------------------------------------------------------------------------
-class ArrayDataset:
-    """A dataset of equally long arrays (e.g. images and labels): ``ArrayDataset(x, y)``."""
-
-    def __init__(self, *arrays):
-        if not arrays:
-            raise ValueError("ArrayDataset needs at least one array")
-        self.arrays = tuple(np.asarray(a) for a in arrays)
-        lengths = [len(a) for a in self.arrays]
-        if len(set(lengths)) != 1:
-            raise ValueError(f"ArrayDataset: the arrays differ in length: {lengths}")
-
-    def __len__(self):
-        return len(self.arrays[0])
-
-    def __getitem__(self, index):
-        return tuple(a[index] for a in self.arrays)
-
-    def get_batch(self, indices: np.ndarray) -> tuple:
-        """The rows at ``indices`` of every array (one fancy-indexing gather each)."""
-        return tuple(a[indices] for a in self.arrays)
+def existing_file(folder: Path, stem: str):
+    """``folder/stem.gz`` or ``folder/stem``, whichever exists (gzip first), else None."""
+    for candidate in (folder / f"{stem}.gz", folder / stem):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 class _IDXDataset:
@@ -110,10 +92,7 @@ class _IDXDataset:
 
     @staticmethod
     def _existing(folder: Path, stem: str):
-        for candidate in (folder / f"{stem}.gz", folder / stem):
-            if candidate.is_file():
-                return candidate
-        return None
+        return existing_file(folder, stem)
 
     def _find(self, root, stems):
         for folder in self.search_dirs(root):
@@ -133,16 +112,17 @@ class _IDXDataset:
                 for stem in stems:
                     if self._existing(destination, stem) is None:
                         download(stem, mirrors, destination, self.sha256[stem], progress,
-                                 max_bytes=self._download_limit(stem))
+                                 max_bytes=self.download_limit(stem))
                 return (*self._read_verified(destination, stems), f"downloaded to {destination}")
             except DownloadError as err:
                 failure = err
         return self._when_missing(root, stems, failure)
 
-    def _download_limit(self, stem: str) -> int:
+    @classmethod
+    def download_limit(cls, stem: str) -> int:
         """The most bytes ``stem``.gz may have: its content's size (a 16-byte header and 28 x 28
         bytes per image, or an 8-byte header and a byte per label) plus gzip's worst overhead."""
-        count = self.split_sizes[stem.split("-")[0]]
+        count = cls.split_sizes[stem.split("-")[0]]
         content = 16 + 28 * 28 * count if "-images-" in stem else 8 + count
         return content + content // 100 + 4096
 
@@ -253,92 +233,6 @@ class FashionMNIST(_IDXDataset):
     install_hint = " (or run: apt-get install dataset-fashion-mnist)"
     classes = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                "Bag", "Ankle boot")
-
-
-# -- batches ----------------------------------------------------------------------------------
-class DataLoader:
-    """Batches of a dataset as tensors on ``device``: ``for images, labels in loader: ...``.
-
-    ``dataset`` needs ``len()`` and ``get_batch(indices)`` returning a tuple of arrays
-    (:class:`MNIST`, :class:`FashionMNIST` and :class:`ArrayDataset` have both). Each epoch
-    gathers its batches with one fancy-indexing call per batch; with ``shuffle`` the order is a
-    fresh permutation from the loader's own ``numpy.random.Generator(seed)``, so a seed fixes
-    every epoch's order. :meth:`state_dict` / :meth:`load_state_dict` resume it, mid-epoch too.
-
-    ``rank`` and ``world_size`` shard it for data-parallel training (minigan/distributed/), as
-    PyTorch's DistributedSampler does: ``batch_size`` is per rank. Every rank draws the same
-    order (give each the same seed), cuts it into global batches of ``world_size * batch_size``
-    and takes block ``rank`` of each; an epoch is ``len(dataset) // (world_size * batch_size)``
-    batches (world_size > 1 needs ``drop_last``: every rank gets a full shard of every batch).
-    """
-
-    def __init__(self, dataset, batch_size: int, shuffle: bool = False, drop_last: bool = False,
-                 seed=None, device="cpu", rank: int = 0, world_size: int = 1):
-        if not (hasattr(dataset, "get_batch") and hasattr(dataset, "__len__")):
-            raise TypeError(f"DataLoader: the dataset ({type(dataset).__name__}) needs __len__ and "
-                            "get_batch(indices); wrap arrays in minigan.data.ArrayDataset")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        _check_shard(rank, world_size, drop_last)
-        self.dataset, self.batch_size = dataset, batch_size
-        self.rank, self.world_size = rank, world_size
-        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
-        self.device = backend.Device(device)
-        self._rng = np.random.default_rng(seed)
-        self._epoch_start = None  # the generator state when the epoch in progress began
-        self._served = 0  # batches of that epoch handed out so far
-        self._resume_at = 0  # batches to skip at the start of the next epoch (after a restore)
-
-    def __len__(self):
-        n, step = len(self.dataset), self.batch_size * self.world_size
-        return n // step if self.drop_last else -(-n // step)
-
-    def __iter__(self):
-        start = self._rng.bit_generator.state
-        n = len(self.dataset)
-        order = self._rng.permutation(n) if self.shuffle else np.arange(n)
-        first, self._resume_at = self._resume_at, 0
-        self._epoch_start, self._served = start, first
-        for b in range(first, len(self)):
-            start = (b * self.world_size + self.rank) * self.batch_size  # this rank's block of global batch b
-            arrays = self.dataset.get_batch(order[start:start + self.batch_size])
-            self._served = b + 1
-            yield tuple(Tensor(backend.to_device(a, self.device)) for a in arrays)
-        self._epoch_start, self._served = None, 0
-
-    def state_dict(self) -> dict:
-        """What :meth:`load_state_dict` needs to continue from here: the generator state at
-        the start of the epoch in progress (or now, between epochs) and the batches served."""
-        if self._epoch_start is None:
-            return {"rng": self._rng.bit_generator.state, "batches_served": 0}
-        return {"rng": self._epoch_start, "batches_served": self._served}
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`'s output: the next epoch replays the saved one's order
-        and starts after its ``batches_served`` batches (all of them: an empty rest of that
-        epoch). A count past this loader's epoch raises ValueError; nothing changes then."""
-        missing = {"rng", "batches_served"} - set(state)
-        if missing:
-            raise ValueError(f"DataLoader.load_state_dict: missing keys {sorted(missing)}")
-        served = state["batches_served"]
-        if isinstance(served, bool) or not isinstance(served, (int, np.integer)) or not 0 <= served <= len(self):
-            raise ValueError(f"DataLoader.load_state_dict: batches_served must be an int from 0 to the "
-                             f"{len(self)} batches of an epoch here ({len(self.dataset)} items, batch_size "
-                             f"{self.batch_size}), got {served!r}: a state from another dataset or batch size?")
-        self._rng.bit_generator.state = state["rng"]
-        self._resume_at = int(served)
-        self._epoch_start, self._served = None, 0
-
-
-def _check_shard(rank, world_size, drop_last) -> None:
-    for name, value in (("rank", rank), ("world_size", world_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"DataLoader: {name} must be an int, got {value!r}")
-    if not 0 <= rank < world_size:
-        raise ValueError(f"DataLoader: rank must be in [0, world_size), got rank {rank} and world_size {world_size}")
-    if world_size > 1 and not drop_last:
-        raise ValueError(f"DataLoader: world_size {world_size} needs drop_last=True (every rank must get a full "
-                         "shard of every batch)")
 
 
 def training_set(name: str = "mnist", root=None, limit=None, notify=print):

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .files import remove_stale_temps, temp_path
+from ..files import remove_stale_temps, temp_path
 from .idx import DataError, _content_sha256
 
 DEADLINE = 15 * 60.0  # seconds for one file, from the request to the last byte
