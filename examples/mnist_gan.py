@@ -5,6 +5,7 @@
     python examples/mnist_gan.py --loss wgan-gp --epochs 10
     python examples/mnist_gan.py --epochs 20 --resume     # continue a run in --out
     python examples/mnist_gan.py --epochs 20 --resume checkpoint_epoch_003.npz  # go back to epoch 3
+    mpiexec -bind-to core -n 2 python examples/mnist_gan.py --distributed   # one model, 2 processes
 
 At the end of every epoch, --out (default runs/mnist_gan) receives:
     samples_epoch_NNN.png  a grid from a fixed batch of z, so epochs can be compared
@@ -22,6 +23,15 @@ stops; --resume continues from it (or from a snapshot: --resume checkpoint_epoch
 exactly as if the run had not stopped, with the saved configuration: a flag that contradicts
 it (--lr, --loss, --limit...) is an error, while --epochs, --device, --log-every, --eval-every,
 --keep and --max-weight may change. An --out that holds a run needs --resume or --overwrite.
+
+--distributed trains one model on the N processes mpiexec started (minigan.distributed: MPI,
+or with --device cuda NCCL, one GPU per process). As in PyTorch, --batch-size is per process:
+each takes its own shard of every global batch of N x --batch-size images, and the gradients
+are averaged over the processes, so an epoch has N times fewer steps. --sync-bn normalises
+with the statistics of the global batch (nn.SyncBatchNorm); without it each process's batch
+norm sees its own shard, as one process with --batch-size would. Rank 0 writes --out and
+prints; --resume needs the same number of processes. mpiexec comes with pip install
+"minigan[mpi]"; its -bind-to core gives each process a core of its own (and so one BLAS thread).
 """
 from __future__ import annotations
 
@@ -38,9 +48,12 @@ from minigan import optim
 from minigan.cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
                          positive_int, run_script, unit_interval)
 from minigan.data import DataLoader, training_set
+from minigan.distributed import abort_on_error, broadcast_module, rank_seed
+from minigan.distributed.scripts import gathered_rng_state, restore_rng_state, say_on_rank_zero, script_group
 from minigan.gan import LOSSES, GANTrainer, build, get_loss
 from minigan.gan.remedies import REMEDIES, with_remedy
-from minigan.gan.runs import Run, RunError, add_run_flags, resumed_config
+from minigan.gan.runs import Run, RunError, RunStopped, add_run_flags, resumed_config
+from minigan.gan.trainer import DivergenceError
 from minigan.utils.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
 
@@ -84,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=non_negative_int, default=0, metavar="N",
                    help="every N epochs, score 2,000 samples with minigan.metrics (Frechet distance in "
                         "LeNet features, modes covered, ...) into metrics.jsonl; 0: never")
+    p.add_argument("--distributed", action="store_true",
+                   help="train one model on the processes mpiexec started (mpiexec -n N ...); --batch-size is per "
+                        "process")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="with --distributed: batch norm over the global batch (nn.SyncBatchNorm)")
     add_debug_flag(p)
     return p
 
@@ -100,24 +118,34 @@ def settings(args) -> dict:
     base = PAPER_DEFAULTS.get(args.loss, DCGAN_DEFAULTS)
     return {"arch": args.arch, "loss": args.loss, "dataset": args.dataset, "batch_size": args.batch_size,
             "seed": args.seed, "limit": args.limit, "latent_dim": 100, "remedy": args.remedy,
-            "data_dir": os.path.abspath(args.data_dir) if args.data_dir else None,
+            "data_dir": os.path.abspath(args.data_dir) if args.data_dir else None, "sync_bn": args.sync_bn,
             "optimizer": base["optimizer"],
             "lr": args.lr if args.lr is not None else base["lr"],
             "betas": list(args.betas) if args.betas is not None else base["betas"],
             "n_critic": args.n_critic if args.n_critic is not None else base["n_critic"]}
 
 
-def configuration(args, checkpoint, source) -> dict:
+def configuration(args, checkpoint, source, world_size: int = 1) -> dict:
     """A new run's settings, or a resumed run's saved ones (a typed flag that contradicts them is
-    an error); then the checks that need the whole configuration."""
+    an error; so is another number of processes); then the checks that need the whole
+    configuration."""
+    if args.sync_bn and not args.distributed:
+        raise UsageError("--sync-bn synchronises batch norm across the processes of --distributed: give both")
     if checkpoint is None:
-        config = settings(args)
+        config = {**settings(args), "world_size": world_size}
     else:
         typed = {key: value for key, value in settings(args).items() if key in args.given}
         config = resumed_config(checkpoint["config"], typed, source)
-    if config["limit"] is not None and config["limit"] < config["batch_size"]:
-        raise UsageError(f"--limit {config['limit']} is below --batch-size {config['batch_size']}: "
-                         "not one full batch to train on")
+        trained_on = config.get("world_size", 1)
+        if trained_on != world_size:
+            raise UsageError(f"the run being resumed trained on {trained_on} process(es) (a global batch of "
+                             f"{trained_on} x {config['batch_size']}), this is {world_size}: resume it with the same "
+                             f"number ({source})")
+    global_batch = config["batch_size"] * world_size
+    if config["limit"] is not None and config["limit"] < global_batch:
+        batch = (f"--batch-size {global_batch}" if world_size == 1 else
+                 f"the global batch {global_batch} ({world_size} x --batch-size {config['batch_size']})")
+        raise UsageError(f"--limit {config['limit']} is below {batch}: not one full batch to train on")
     if args.eval_every and config["dataset"] != "mnist":
         raise UsageError("--eval-every scores digits with an MNIST classifier: it needs --dataset mnist")
     return config
@@ -132,15 +160,17 @@ def make_optimizer(config, params):
 class ProgressBar:
     """tqdm when it is installed; otherwise a one-line text bar on stderr."""
 
-    def __init__(self, total: int, desc: str):
+    def __init__(self, total: int, desc: str, shown: bool = True):
         try:
             from tqdm import tqdm
-            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True)
+            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) if shown else None
         except ImportError:
             self._bar = None
-        self.total, self.desc, self.n, self.postfix = total, desc, 0, ""
+        self.total, self.desc, self.n, self.postfix, self.shown = total, desc, 0, "", shown
 
     def update(self, n: int, postfix: dict) -> None:
+        if not self.shown:
+            return
         text = " ".join(f"{k}={v:.3g}" for k, v in postfix.items())
         if self._bar is not None:
             self._bar.set_postfix_str(text, refresh=False)
@@ -155,7 +185,7 @@ class ProgressBar:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-        else:
+        elif self.shown:
             sys.stderr.write("\n")
 
 
@@ -244,17 +274,21 @@ def epoch_means(rows: list) -> dict:
     return {k: float(np.mean([row[k] for _, row in rows if k in row])) for k in keys}
 
 
-def load_data(config: dict, checkpoint, device):
-    """(dataset, loader) as the configuration says; a resumed run must find the same number of
-    images it trained on (not, say, the embedded sample in place of the full set)."""
-    dataset = training_set(config["dataset"], config.get("data_dir"), config["limit"])
-    if config["batch_size"] > len(dataset):
-        raise UsageError(f"--batch-size {config['batch_size']} is larger than the dataset ({len(dataset)} images)")
+def load_data(config: dict, checkpoint, device, group=None, notify=print):
+    """(dataset, loader) as the configuration says, the loader this rank's shard of each batch
+    (with a group); a resumed run must find the same number of images it trained on (not, say,
+    the embedded sample in place of the full set)."""
+    dataset = training_set(config["dataset"], config.get("data_dir"), config["limit"], notify=notify)
+    rank, world = (0, 1) if group is None else (group.rank, group.world_size)
+    if config["batch_size"] * world > len(dataset):
+        processes = "" if world == 1 else f" on {world} processes"
+        raise UsageError(f"--batch-size {config['batch_size']}{processes} is larger than the dataset "
+                         f"({len(dataset)} images)")
     if checkpoint is not None and checkpoint.get("dataset_size", len(dataset)) != len(dataset):
         raise RunError(f"the run trained on {checkpoint['dataset_size']} images, but {len(dataset)} are found now "
                        f"({dataset.source}): give it the same data (--data-dir, $MINIGAN_DATA)")
     loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True, drop_last=True,
-                        seed=config["seed"], device=device)
+                        seed=config["seed"], device=device, rank=rank, world_size=world)
     return dataset, loader
 
 
@@ -263,49 +297,64 @@ def main(argv=None) -> None:
     run_script(train, args, build_parser())
 
 
+# errors that every process of a --distributed run meets at the same point (the others end the whole job)
+AGREED_ERRORS = (RunStopped, DivergenceError, UsageError, RunError)
+
+
 def train(args) -> None:
-    run = Run(args.out, keep=args.keep, max_weight=args.max_weight, outputs=OUTPUTS)
-    with run.stop_signals():
+    group, args.device = script_group(args.distributed, args.device)
+    rank, world = (0, 1) if group is None else (group.rank, group.world_size)
+    say = say_on_rank_zero(group)
+    run = Run(args.out, keep=args.keep, max_weight=args.max_weight, outputs=OUTPUTS, group=group)
+    with run.stop_signals(), abort_on_error(group, agreed=AGREED_ERRORS):
         checkpoint = run.open(args.resume, args.overwrite)
-        config = configuration(args, checkpoint, run.saved and run.saved[0])
-        minigan.manual_seed(config["seed"])
-        dataset, loader = load_data(config, checkpoint, args.device)
+        config = configuration(args, checkpoint, run.saved and run.saved[0], world)
+        minigan.manual_seed(rank_seed(config["seed"], rank))  # rank 0: the seed itself
+        dataset, loader = load_data(config, checkpoint, args.device, group, notify=say)
         G, D = build(config["arch"], config["loss"], config["latent_dim"])
         D = with_remedy(D, config["remedy"])
+        if config.get("sync_bn"):
+            G, D = (minigan.nn.SyncBatchNorm.convert_sync_batchnorm(model, group) for model in (G, D))
         G.to(args.device)
         D.to(args.device)
         trainer = GANTrainer(G, D, make_optimizer(config, G.parameters()), make_optimizer(config, D.parameters()),
-                             get_loss(config["loss"]), config["latent_dim"], config["n_critic"], args.device)
+                             get_loss(config["loss"]), config["latent_dim"], config["n_critic"], args.device,
+                             process_group=group)
         fixed_z = trainer.sample_z(SAMPLE_GRID)
-        evaluator = SampleEvaluator(device=args.device) if args.eval_every else None
+        evaluator = SampleEvaluator(device=args.device) if args.eval_every and run.writes else None
         if checkpoint:
             trainer.load_state_dict(checkpoint["trainer"])
             loader.load_state_dict(checkpoint["loader"])
-            minigan.backend.set_rng_state(checkpoint["rng"])
+            restore_rng_state(checkpoint, group)
             fixed_z = checkpoint["fixed_z"].to(args.device)
-            print(f"resuming from {run.saved[0]} at epoch {run.epoch}, step {run.step}")
+            say(f"resuming from {run.saved[0]} at epoch {run.epoch}, step {run.step}")
+        elif group is not None:
+            for model in (G, D):  # every rank starts from rank 0's initial weights
+                broadcast_module(model, group)
         epochs = run.epochs(args.epochs)
         if not epochs:
-            print(f"nothing to do: the run in {args.out} has done its {run.epoch} epochs (ask for more with --epochs)")
+            say(f"nothing to do: the run in {args.out} has done its {run.epoch} epochs (ask for more with --epochs)")
             return
-        print(f"training {config['arch']} with the {config['loss']} loss on {len(dataset)} images, "
-              f"device {args.device}, {len(loader)} steps per epoch")
+        processes = "" if group is None else f", {world} processes (global batch {world} x {config['batch_size']})"
+        say(f"training {config['arch']} with the {config['loss']} loss on {len(dataset)} images, "
+            f"device {args.device}{processes}, {len(loader)} steps per epoch")
 
-        def state() -> dict:
+        def state() -> dict:  # with a group, a collective: every rank's random state goes in
             return {"config": config, "trainer": trainer.state_dict(), "loader": loader.state_dict(),
-                    "rng": minigan.backend.rng_state(), "fixed_z": fixed_z, "dataset_size": len(dataset)}
+                    **gathered_rng_state(group), "fixed_z": fixed_z, "dataset_size": len(dataset)}
 
         run.track(loader, trainer.G, trainer.D)
         run.stop_if_asked(state)  # a signal during the set-up
         for epoch in epochs:
             timing = train_epoch(run, trainer, loader, args, epoch, state)
-            end_epoch(run, trainer, config, args, epoch, fixed_z, evaluator, state, timing, first=epoch == epochs[0])
+            end_epoch(run, trainer, config, args, epoch, fixed_z, evaluator, state, timing, first=epoch == epochs[0],
+                      world=world)
 
 
 def train_epoch(run, trainer, loader, args, epoch: int, state) -> tuple:
-    """The steps of one epoch (those left of it, after a mid-epoch resume), with a progress bar;
-    returns (steps taken, seconds)."""
-    bar, started, steps = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}"), time.time(), 0
+    """The steps of one epoch (those left of it, after a mid-epoch resume), with a progress bar
+    (on rank 0); returns (steps taken, seconds)."""
+    bar, started, steps = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}", shown=run.writes), time.time(), 0
     bar.update(run.batches_done, {})
     try:
         for real, _ in loader:
@@ -319,11 +368,21 @@ def train_epoch(run, trainer, loader, args, epoch: int, state) -> tuple:
     return steps, time.time() - started
 
 
-def end_epoch(run, trainer, config, args, epoch: int, fixed_z, evaluator, state, timing, first: bool) -> None:
-    """The epoch's grid, metrics row, plots and checkpoint."""
+def end_epoch(run, trainer, config, args, epoch: int, fixed_z, evaluator, state, timing, first: bool,
+              world: int = 1) -> None:
+    """The epoch's grid, metrics row and plots (rank 0's job), and its checkpoint."""
     rows, (steps, seconds) = run.end_epoch(), timing
     summary = {"epoch": epoch, "step": run.step, **epoch_means(rows), "seconds": round(seconds, 2),
-               "images_per_s": round(steps * config["batch_size"] / max(seconds, 1e-9), 1)}
+               "images_per_s": round(steps * config["batch_size"] * world / max(seconds, 1e-9), 1)}
+    if run.writes:
+        write_epoch_outputs(run, trainer, config, args, epoch, fixed_z, evaluator, summary, first)
+    run.finish_epoch(summary, state)
+    if evaluator is not None:
+        plot_quality(os.path.join(args.out, "metrics.jsonl"), os.path.join(args.out, "quality.png"))
+
+
+def write_epoch_outputs(run, trainer, config, args, epoch: int, fixed_z, evaluator, summary, first: bool) -> None:
+    """The evaluation (with --eval-every), the grid, the loss plot and the epoch's line."""
     if evaluator is not None and epoch % args.eval_every == 0:
         summary.update(evaluate_generator(trainer.G, evaluator, config["latent_dim"], args.device, seed=config["seed"]))
     save_samples(trainer, fixed_z, os.path.join(args.out, f"samples_epoch_{epoch:03d}.png"))
@@ -332,10 +391,7 @@ def end_epoch(run, trainer, config, args, epoch: int, fixed_z, evaluator, state,
     quality = (f", FD {summary['frechet_distance']:.1f}, {summary['modes_covered']} modes"
                if "frechet_distance" in summary else "")
     print(f"epoch {epoch}: d_loss {summary.get('d_loss', float('nan')):.3f} "
-          f"g_loss {summary.get('g_loss', float('nan')):.3f} ({seconds:.1f}s{quality}); wrote {args.out}")
-    run.finish_epoch(summary, state)
-    if evaluator is not None:
-        plot_quality(os.path.join(args.out, "metrics.jsonl"), os.path.join(args.out, "quality.png"))
+          f"g_loss {summary.get('g_loss', float('nan')):.3f} ({summary['seconds']:.1f}s{quality}); wrote {args.out}")
 
 
 if __name__ == "__main__":

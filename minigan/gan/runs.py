@@ -24,6 +24,12 @@ The rules, each against a way a run could be lost or spoiled:
 - Ctrl-C and SIGTERM let the step in progress finish, save a checkpoint there and stop with
   :class:`RunStopped`; a second signal stops at once (saves are atomic, so the checkpoint on
   disk stays whole).
+
+A data-parallel run (``group``, minigan/distributed/) runs one Run per rank over the same
+folder: rank 0 alone writes it; every rank reads the checkpoint it resumes from. The ranks
+must stop at the same step, so they agree at each flush of the metrics (every ``log_every``
+steps): the logged values are their mean over the ranks, and a signal that reached any rank
+stops them all there.
 """
 from __future__ import annotations
 
@@ -112,16 +118,23 @@ class Run:
                 run.finish_epoch(summary, state)  # the metrics row, then the checkpoint
     """
 
-    def __init__(self, out, keep: int = 3, max_weight: float = MAX_WEIGHT, outputs=()):
+    def __init__(self, out, keep: int = 3, max_weight: float = MAX_WEIGHT, outputs=(), group=None):
         self.out, self.keep, self.max_weight = Path(out), keep, max_weight
+        self.group = group
+        self.writes = group is None or group.rank == 0  # rank 0 alone writes the folder
         self.outputs = [re.compile(pattern) for pattern in outputs]  # the script's own files (grids, plots)
         self.epoch = 0  # epochs finished
         self.step = 0  # training steps (batches) taken
         self.batches_done = 0  # batches of the epoch in progress
         self.saved = None  # (path, epoch, step) of the checkpoint.npz this run wrote or resumed from
-        self._log, self._unwritten, self._loader, self._models = MetricsLog(max_weight), [], None, ()
+        self._log = MetricsLog(max_weight, self._mean_over_ranks)
+        self._unwritten, self._loader, self._models = [], None, ()
         self._first_step = 0  # the step count when track() was called (steps since: this process's)
         self._signals = StopSignals()
+        self._agreed_signal = None  # data-parallel: the signal the ranks agreed on at the last flush
+
+    def _mean_over_ranks(self, values: np.ndarray) -> np.ndarray:
+        return values if self.group is None else self.group.all_gather_numpy(values).mean(axis=0)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -145,7 +158,8 @@ class Run:
         self.batches_done = int(checkpoint["loader"]["batches_served"])
         self.step = int(checkpoint.get("step", checkpoint.get("trainer", {}).get("d_steps", 0)))
         self.saved = (path, self.epoch, self.step)
-        self._rewind()
+        if self.writes:
+            self._rewind()
         return checkpoint
 
     def _claim(self, overwrite: bool) -> None:
@@ -155,7 +169,7 @@ class Run:
             names = ", ".join(sorted(p.name for p in ours)[:4]) + (", ..." if len(ours) > 4 else "")
             raise RunError(f"{self.out} already holds a run ({names}): continue it with --resume, "
                            "start it again with --overwrite, or choose another --out")
-        for path in ours:
+        for path in ours if self.writes else ():
             path.unlink()
 
     def _run_files(self) -> list:
@@ -219,8 +233,10 @@ class Run:
         self.batches_done += 1
         self._log.record(self.step, {**metrics, "weight_max": largest_weight(*self._models)})
         at_end = self.batches_done == len(self._loader)
-        if self.batches_done % log_every and not at_end and self._signals.received is None:
+        signalled = self.group is None and self._signals.received is not None  # ranks wait for the next flush
+        if self.batches_done % log_every and not at_end and not signalled:
             return []
+        self._agree_on_signals()
         try:
             rows = self._log.flush()
         except DivergenceError as err:
@@ -228,40 +244,61 @@ class Run:
         self._unwritten += rows
         return rows
 
+    def _agree_on_signals(self) -> None:
+        """Data-parallel: every rank learns whether a stop signal reached any of them."""
+        if self.group is not None:
+            signums = self.group.all_gather_numpy(np.array([self._signals.signum or 0], dtype=np.int64))[:, 0]
+            self._agreed_signal = int(signums.max()) or None
+
+    @property
+    def stop_signal(self) -> str | None:
+        """The name of the signal that stops the run at the next step boundary (None: none
+        came); in a data-parallel run, the one the ranks agreed on at the last flush."""
+        if self.group is None:
+            return self._signals.received
+        return None if self._agreed_signal is None else signal.Signals(self._agreed_signal).name
+
     def stop_if_asked(self, state) -> None:
         """After a signal: save the state at this step (``state()`` builds it) and raise
         RunStopped. At the last batch of an epoch the epoch's end saves instead; before the
         first step there is nothing new to save."""
-        if self._signals.received is None or self.batches_done == len(self._loader):
+        received = self.stop_signal
+        if received is None or self.batches_done == len(self._loader):
             return
+        signum = signal.Signals[received].value
         if self.step == self._first_step:
-            raise RunStopped(f"stopped by {self._signals.received} before the first step; nothing new to save. "
-                             f"{self.on_disk()}", self._signals.signum)
+            raise RunStopped(f"stopped by {received} before the first step; nothing new to save. "
+                             f"{self.on_disk()}", signum)
         self._append_steps()
         self._save(state(), snapshot=False)
-        raise RunStopped(f"stopped by {self._signals.received} at step {self.step} (epoch {self.epoch + 1}, "
+        raise RunStopped(f"stopped by {received} at step {self.step} (epoch {self.epoch + 1}, "
                          f"batch {self.batches_done} of {len(self._loader)}); saved {self.checkpoint_path}: "
-                         "continue with --resume", self._signals.signum)
+                         "continue with --resume", signum)
 
     # -- epochs -----------------------------------------------------------------------------
     def end_epoch(self) -> list:
         """Every step row of the epoch just finished ([(step, row)], those from before a
-        mid-epoch resume included), after appending the new ones to steps.jsonl."""
+        mid-epoch resume included), after appending the new ones to steps.jsonl. On a
+        data-parallel rank other than 0, which writes no log: []."""
         self._append_steps()
+        if not self.writes:
+            return []
         first = self.step - self.batches_done
         return [(step, row) for step, row in self.read_steps() if step > first]
 
     def finish_epoch(self, summary: dict, state) -> None:
         """Append ``summary`` to metrics.jsonl, then save ``state()`` as checkpoint.npz and the
         epoch's snapshot (keeping the last ``keep``); stop here if a signal came."""
-        with open(self.out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(summary) + "\n")
+        if self.writes:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(summary) + "\n")
         self.epoch, self.batches_done = self.epoch + 1, 0
         self._save(state(), snapshot=True)
-        if self._signals.received is not None:
-            raise RunStopped(f"stopped by {self._signals.received} at the end of epoch {self.epoch} "
+        received = self.stop_signal
+        if received is not None:
+            raise RunStopped(f"stopped by {received} at the end of epoch {self.epoch} "
                              f"(step {self.step}); saved {self.checkpoint_path}: continue with --resume",
-                             self._signals.signum)
+                             signal.Signals[received].value)
 
     # -- files ------------------------------------------------------------------------------
     def read_steps(self) -> list:
@@ -274,7 +311,10 @@ class Run:
         return [(row.pop("step"), row) for row in rows]
 
     def _append_steps(self) -> None:
-        """Append the step rows not yet in steps.jsonl."""
+        """Append the step rows not yet in steps.jsonl (rank 0's job in a data-parallel run)."""
+        if not self.writes:
+            self._unwritten = []
+            return
         with open(self.out / "steps.jsonl", "a") as f:
             f.writelines(json.dumps({"step": step, **row}) + "\n" for step, row in self._unwritten)
         self._unwritten = []
@@ -285,6 +325,9 @@ class Run:
         if where is not None:
             raise DivergenceError(f"step {self.step}: {where} is not finite: training diverged and stopped, and "
                                   f"this state was not saved. {self._what_now()}")
+        if not self.writes:
+            self.saved = (self.checkpoint_path, self.epoch, self.step)
+            return
         save(state, self.checkpoint_path)
         self.saved = (self.checkpoint_path, self.epoch, self.step)
         if snapshot and self.keep > 0:

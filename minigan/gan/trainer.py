@@ -8,6 +8,11 @@ paper's k), each on a fresh real minibatch and fresh noise:
 - G step: the loss flows back through D into G, but only G's parameters get gradients,
   so D is untouched.
 
+Data-parallel (``process_group``, minigan/distributed/): each rank plays the same two steps
+on its shard of the batch, and each step's gradients are averaged over the ranks (one
+all-reduce per model and step: D's after the D step, G's after the G step) before its
+optimizer runs, so every rank takes the same step.
+
 Metrics stay on the device as 0-d tensors; :class:`MetricsLog` copies them to the host
 in one transfer per flush, and that is where divergence is caught: a non-finite loss, or
 (when the loop records :func:`largest_weight` and the log has a ``max_weight``) a weight that
@@ -23,6 +28,7 @@ from .. import autograd, backend, cuda_kernels
 from .. import functional as F
 from ..autograd import no_grad
 from ..creation import randn
+from ..distributed import GradientAllReduce
 from ..tensor import Tensor
 from .losses import GANLoss, gradient_penalty
 
@@ -58,16 +64,23 @@ def _set_grads(params, grads) -> None:
 
 
 class GANTrainer:
-    """Plays one game (a :class:`GANLoss`) between ``generator`` and ``discriminator``."""
+    """Plays one game (a :class:`GANLoss`) between ``generator`` and ``discriminator``.
+
+    ``process_group`` (a :class:`minigan.distributed.ProcessGroup`): train data-parallel on
+    its ranks, each stepping on its own shard; the metrics are this rank's."""
 
     def __init__(self, generator, discriminator, g_optimizer, d_optimizer, loss: GANLoss,
-                 latent_dim: int = 100, n_critic: int = 1, device="cpu"):
+                 latent_dim: int = 100, n_critic: int = 1, device="cpu", process_group=None):
         if n_critic < 1:
             raise ValueError(f"GANTrainer: n_critic must be >= 1, got {n_critic}")
         self.G, self.D = generator, discriminator
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.loss, self.latent_dim, self.n_critic = loss, latent_dim, n_critic
         self.device = device
+        self.process_group = process_group
+        if process_group is not None:  # each model's gradients: one flat buffer, one all-reduce per step
+            self.d_reduce = GradientAllReduce(self.D.parameters(), process_group)
+            self.g_reduce = GradientAllReduce(self.G.parameters(), process_group)
         self.d_steps = 0  # discriminator steps taken
         self.g_steps = 0  # generator steps taken
 
@@ -92,6 +105,8 @@ class GANTrainer:
             loss = loss + gradient_penalty(self.D, real, fake, self.loss.penalty)
         params = list(self.D.parameters())
         grads = autograd.grad(loss, params)
+        if self.process_group is not None:
+            grads = self.d_reduce.average(grads)  # the mean over the ranks: the global batch's gradient
         _set_grads(params, grads)
         self.d_optimizer.step()
         if self.loss.clip is not None:
@@ -106,6 +121,8 @@ class GANTrainer:
         loss = self.loss.g_loss(fake_out)
         params = list(self.G.parameters())
         grads = autograd.grad(loss, params)
+        if self.process_group is not None:
+            grads = self.g_reduce.average(grads)
         _set_grads(params, grads)
         self.g_optimizer.step()
         self.g_steps += 1
@@ -147,11 +164,13 @@ class MetricsLog:
     """Per-step metrics kept on the device until :meth:`flush` copies them to the host at once.
 
     ``max_weight``: when a step's metrics hold ``"weight_max"`` (:func:`largest_weight`),
-    flush also raises :class:`DivergenceError` when it is non-finite or above this bound."""
+    flush also raises :class:`DivergenceError` when it is non-finite or above this bound.
+    ``reduce``: a function applied to the host copy of the values before the checks (in
+    data-parallel training, their mean over the ranks, so that every rank sees the same)."""
 
-    def __init__(self, max_weight: float = math.inf):
+    def __init__(self, max_weight: float = math.inf, reduce=None):
         self._pending = []  # (step, {name: 0-d tensor})
-        self.max_weight = max_weight
+        self.max_weight, self.reduce = max_weight, reduce
 
     def record(self, step: int, metrics: dict) -> None:
         self._pending.append((step, metrics))
@@ -163,6 +182,8 @@ class MetricsLog:
         values = [v for _, m in self._pending for v in m.values()]
         with no_grad():
             host = F.stack([v.astype(np.float64) for v in values]).numpy()  # one device-to-host copy
+        if self.reduce is not None:
+            host = self.reduce(host)
         rows, i = [], 0
         for step, m in self._pending:
             row = dict(zip(m.keys(), host[i:i + len(m)].tolist()))

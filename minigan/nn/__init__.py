@@ -4,7 +4,8 @@ loss modules.
 Names, arguments, default initialisation, weight layouts and ``state_dict`` keys follow
 PyTorch, so a model's weights move between minigan and PyTorch by name. Read
 ``module.py`` (the bookkeeping), then ``layers.py``, ``losses.py`` and ``init.py``;
-``parallel.py`` gives ``DataParallel`` its one-device meaning.
+``parallel.py`` gives ``DataParallel`` its one-device meaning; ``sync_batchnorm.py`` is batch
+norm over the ranks of a data-parallel job (minigan/distributed/).
 """
 from .. import functional  # so that nn.functional.relu(x) works, as in PyTorch
 from . import init, parallel
@@ -14,9 +15,10 @@ from .layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout,
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .parallel import DataParallel
 from .gan_layers import MinibatchDiscrimination, MinibatchStdDev
+from .sync_batchnorm import SyncBatchNorm
 
 __all__ = ["functional", "init", "parallel", "Module", "Parameter", "Sequential", "BatchNorm1d", "BatchNorm2d",
            "Conv2d", "ConvTranspose2d", "Dropout", "Dropout2d", "Embedding", "Flatten", "Identity", "LeakyReLU",
-           "Linear", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh", "Unflatten", "Upsample", "BCELoss",
-           "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss", "DataParallel",
+           "Linear", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "Unflatten", "Upsample",
+           "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss", "DataParallel",
            "MinibatchDiscrimination", "MinibatchStdDev"]

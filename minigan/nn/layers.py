@@ -198,7 +198,7 @@ class _BatchNorm(Module):
         self.num_batches_tracked.array += 1
         self.num_batches_tracked._bump_version()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_input(self, x) -> None:
         name = type(self).__name__
         if not isinstance(x, Tensor):
             raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
@@ -206,6 +206,9 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: expected a {self.expected_ndim}-D input, got shape {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}: expected {self.num_features} channels, got input of shape {x.shape}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
         counting = self.training and self.track_running_stats
         momentum = self._momentum() if counting else 0.0
         use_batch_stats = self.training or self.running_mean is None

@@ -4,7 +4,9 @@ PyTorch's data parallelism copies a model to several GPUs, splits each batch bet
 and gathers the outputs; with one device that is just the model on the whole batch, and
 that is what minigan does (it runs on one device). Scripts written for several GPUs
 (``nn.DataParallel(netG, list(range(ngpu)))``, ``nn.parallel.data_parallel(self.main, input,
-range(ngpu))``) then run unchanged, and compute what PyTorch computes on one GPU.
+range(ngpu))``) then run unchanged, and compute what PyTorch computes on one GPU. Training
+on several processes, one CPU core or GPU each, is minigan.distributed's (the reading guide's
+step 14).
 """
 from __future__ import annotations
 

@@ -107,6 +107,20 @@ def default_collate(batch):
                     f"{type(first).__name__}")
 
 
+def _check_shard(rank, world_size, drop_last, shuffle, seed) -> None:
+    for name, value in (("rank", rank), ("world_size", world_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"DataLoader: {name} must be an int, got {value!r}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"DataLoader: rank must be in [0, world_size), got rank {rank} and world_size {world_size}")
+    if world_size > 1 and not drop_last:
+        raise ValueError(f"DataLoader: world_size {world_size} needs drop_last=True (every rank must get a full "
+                         "shard of every batch)")
+    if world_size > 1 and shuffle and seed is None:
+        raise ValueError(f"DataLoader: world_size {world_size} with shuffle=True needs seed= (the same on every "
+                         "rank: the ranks must draw one order to take disjoint shards of it)")
+
+
 class DataLoader:
     """Batches of a dataset as tensors on ``device``: ``for images, labels in loader: ...``.
 
@@ -115,12 +129,19 @@ class DataLoader:
     ``prefetch_factor`` are accepted and change nothing: loading stays in this process), and
     minigan's ``seed=`` (the shuffling seed) and ``device=`` (where the batches go). Custom
     ``sampler``, ``batch_sampler`` and ``generator`` are not supported.
+
+    minigan's ``rank=`` and ``world_size=`` shard it for data-parallel training
+    (minigan/distributed/), as PyTorch's DistributedSampler does: ``batch_size`` is per rank.
+    Every rank draws the same order (so every rank must give the same ``seed``), cuts it into
+    global batches of ``world_size * batch_size`` and takes block ``rank`` of each; an epoch is
+    ``len(dataset) // (world_size * batch_size)`` batches (``drop_last`` is needed: every rank
+    gets a full shard of every batch).
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, sampler=None, batch_sampler=None, num_workers=0,
                  collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
                  multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
-                 pin_memory_device="", seed=None, device="cpu"):
+                 pin_memory_device="", seed=None, device="cpu", rank=0, world_size=1):
         if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
             raise TypeError(f"DataLoader: the dataset ({type(dataset).__name__}) needs __len__ and __getitem__ "
                             "(a map-style dataset), or get_batch(indices)")
@@ -133,7 +154,8 @@ class DataLoader:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers option should be non-negative; use num_workers=0 to disable "
                              f"multiprocessing. Got {num_workers!r}")
-        self.dataset, self.batch_size = dataset, batch_size
+        _check_shard(rank, world_size, drop_last, shuffle, seed)
+        self.dataset, self.batch_size, self.rank, self.world_size = dataset, batch_size, rank, world_size
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.num_workers, self.collate_fn = num_workers, collate_fn or default_collate
         self.device = backend.Device(device)
@@ -145,8 +167,8 @@ class DataLoader:
         self._resume_at = 0  # batches to skip at the start of the next epoch (after a restore)
 
     def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        n, step = len(self.dataset), self.batch_size * self.world_size
+        return n // step if self.drop_last else -(-n // step)
 
     def __iter__(self):
         start = self._rng.bit_generator.state
@@ -155,7 +177,8 @@ class DataLoader:
         first, self._resume_at = self._resume_at, 0
         self._epoch_start, self._served = start, first
         for b in range(first, len(self)):
-            batch = self._batch(order[b * self.batch_size:(b + 1) * self.batch_size])
+            start = (b * self.world_size + self.rank) * self.batch_size  # this rank's block of global batch b
+            batch = self._batch(order[start:start + self.batch_size])
             self._served = b + 1
             yield batch
         self._epoch_start, self._served = None, 0
