@@ -88,7 +88,7 @@ PLANTS = [
        "y = self.saved_output().array\nreturn Tensor(gy.array * y * (1 - y))",
        {"forward": 1, "backward": 1, "second_order": 0}),
     _p("sigmoid", "forward overflows: 1 / (1 + exp(-x))", False, _ACT, 0,
-       "xp = backend.array_module(x)\nreturn 1 / (1 + xp.exp(-x))", {"forward": SOME, "backward": 1}),
+       "xp = backend.array_module(x)\nreturn 1 / (1 + xp.exp(-x))", {"forward": SOME}),
     _p("sigmoid", "an endless loop", False, _ACT, 0, "while True:\n    pass", {"forward": 0, "backward": 0},
        slow=True),
     _p("sigmoid", "an endless loop that swallows the time-out", False, _ACT, 0,

@@ -27,7 +27,8 @@ def test_sigmoid_is_symmetric_and_its_derivative_peaks_at_zero(device):
     mirrored = F.sigmoid(leaf(-np.linspace(-8.0, 8.0, 17), device, requires_grad=False))
     np.testing.assert_allclose(y.numpy() + mirrored.numpy(), 1.0, rtol=0, atol=gamma(8, np.float64))
     (g,) = minigan.grad(y.sum(), x)
-    np.testing.assert_allclose(g.numpy(), y.numpy() * (1 - y.numpy()), rtol=gamma(8, np.float64), atol=0)
+    # sigma' <= 1/4, computed from y in [0, 1]: right to within a few u, not relative to its value
+    np.testing.assert_allclose(g.numpy(), y.numpy() * (1 - y.numpy()), rtol=0, atol=gamma(8, np.float64))
     assert g.numpy()[8] == 0.25
 
 

@@ -54,6 +54,8 @@ def main(argv=None) -> int:
                          help="stop a task's tests after this many time-outs (default 2)")
     grading.add_argument("-k", dest="keyword", help="pytest -k expression narrowing every task's tests")
     grading.add_argument("--points", type=float, default=1.0, help="points per task (default 1)")
+    grading.add_argument("--jobs", type=int, default=1,
+                         help="tasks graded at once (default 1: each test's time is its own)")
     grading.add_argument("--run-as", default="", help="run the tests as this user (when the grader runs as root)")
     grading.add_argument("--no-screen", action="store_true",
                          help="run code that uses what a solution never needs (import os, setattr, ...) "
@@ -125,7 +127,7 @@ def _grade(args) -> int:
                               keyword=args.keyword, max_examples=args.max_examples, max_timeouts=args.max_timeouts,
                               points=args.points, json_path=args.json_path, run_as=args.run_as,
                               use_screen=not args.no_screen, visibility=args.visibility,
-                              hidden_visibility=args.hidden_visibility,
+                              hidden_visibility=args.hidden_visibility, jobs=args.jobs,
                               progress=lambda line: print(line, file=sys.stderr, flush=True))
     except grader.GradingStopped:
         print("stopped (SIGTERM)" + (f"; wrote {args.json_path}" if args.json_path else ""), file=sys.stderr)

@@ -59,7 +59,7 @@ def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task
           max_crashes: int = 2, grace: float = 5.0, points: float = 1.0, json_path=None, progress=None,
           run_as: str = "",
           use_screen: bool = True, hide_torch: bool = True, visibility: str = "",
-          hidden_visibility: str = "after_published", python: str = sys.executable) -> GradeReport:
+          hidden_visibility: str = "after_published", jobs: int = 1, python: str = sys.executable) -> GradeReport:
     """Grade the tasks ``ops`` of ``submission`` (a folder holding the student's files) against
     ``reference`` (default: the checkout this kit runs from; a handout grades itself).
 
@@ -68,7 +68,8 @@ def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task
     ``keyword``: a pytest ``-k`` expression narrowing the tests; ``max_examples``:
     Hypothesis examples per property test (0: the project's profile); ``json_path``: where to
     write Gradescope's results.json; ``run_as``: a user to run the tests as (when root);
-    ``use_screen``: refuse code that reaches for the test machinery (:mod:`~minigan.course.screen`).
+    ``use_screen``: refuse code that reaches for the test machinery (:mod:`~minigan.course.screen`);
+    ``jobs``: tasks graded at once (1, the default, keeps each test's time its own).
     """
     started = time.monotonic()
     source = trees.Source.at(reference or kit_root())
@@ -91,6 +92,7 @@ def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task
             write_json(report.gradescope(visibility, hidden_visibility), json_path)
 
     save()
+    stopping, saving = threading.Event(), threading.Lock()  # stopping: tells the task runs to end their tests
     scratch = Path(tempfile.mkdtemp(prefix="minigan-course-"))
     previous = _on_sigterm()
     try:
@@ -104,15 +106,27 @@ def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task
         deadline = started + total_timeout
         plan = plan_tests(base, ids, source, limits, scratch, python, keyword, deadline)
         for number, task_id in enumerate(ids):
+            report.results[number] = TaskResult(task_id, points, error="not graded yet",
+                                                tests=[GradedTest(**vars(t)) for t in plan.get(task_id, [])])
+
+        def grade_one(number):
+            result = report.results[number]
+            waiting = sum(not r.graded for r in report.results)
+            share = (deadline - time.monotonic()) / max(1.0, waiting / jobs)  # this task's turn of what is left
             if progress:
-                progress(f"grading {task_id} ...")
-            share = (deadline - time.monotonic()) / (len(ids) - number)
-            result = TaskResult(task_id, points, tests=[GradedTest(**vars(t)) for t in plan.get(task_id, [])])
-            report.results[number] = result
+                progress(f"grading {result.task} ...")
             _grade_task(result, source, submission, base, fingerprint, scratch, limits, python, use_screen,
-                        time.monotonic() + max(0.0, min(task_timeout, share)))
-            save()
+                        time.monotonic() + max(0.0, min(task_timeout, share)), stopping)
+            with saving:
+                save()
+
+        if jobs <= 1:
+            for number in range(len(ids)):
+                grade_one(number)
+        else:
+            _in_parallel(grade_one, range(len(ids)), jobs, stopping)
     except (GradingStopped, KeyboardInterrupt) as stop:
+        stopping.set()
         why = "SIGTERM" if isinstance(stop, GradingStopped) else "Ctrl-C"
         for result in report.results:
             if not result.graded:
@@ -162,8 +176,26 @@ def plan_tests(base: Path, ids, source, limits, scratch: Path, python: str, keyw
     return plan
 
 
+def _in_parallel(function, items, jobs: int, stopping) -> None:
+    """``function(item)`` for each item, ``jobs`` at a time, in threads (each waits on its own
+    child process). The main thread stays free for SIGTERM; when it is stopped, ``stopping``
+    ends the runs and the threads are waited for."""
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(jobs)
+    futures = [pool.submit(function, item) for item in items]
+    try:
+        for future in futures:
+            while not future.done():
+                time.sleep(0.1)
+            future.result()
+    finally:
+        if not all(f.done() for f in futures):  # stopped, or a task failed: end the other tasks' tests
+            stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _grade_task(result: TaskResult, source, submission, base, fingerprint, scratch, limits, python, use_screen,
-                deadline) -> None:
+                deadline, stopping=None) -> None:
     start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=f"{result.task}-", dir=scratch))
     tree = work / "tree"
@@ -186,7 +218,9 @@ def _grade_task(result: TaskResult, source, submission, base, fingerprint, scrat
                 t.outcome, t.message = "not run", str(error).splitlines()[0]
             return
         run = runner.run_tests(tree, [t.nodeid for t in result.tests], limits, deadline, work, python,
-                               plugin_dir=scratch / "plugin")
+                               plugin_dir=scratch / "plugin", stopping=stopping)
+        if stopping is not None and stopping.is_set():
+            return  # the grader was stopped: this task stays "not graded"
         for t in result.tests:
             outcome = run.results.get(t.nodeid)
             if outcome is not None:

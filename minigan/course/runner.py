@@ -124,19 +124,23 @@ def _importable(module: str) -> bool:
 
 
 def run_tests(tree: Path, args, limits: Limits, deadline: float, scratch: Path, python: str = sys.executable,
-              collect: bool = False, plugin_dir: Path = None, options=()) -> Run:
+              collect: bool = False, plugin_dir: Path = None, options=(), stopping=None) -> Run:
     """Run the tests ``args`` (node ids, or files with ``collect``) in ``tree`` until each has a
     result, the limits give up on the rest, or ``deadline`` (time.monotonic()) passes.
-    ``scratch``: a folder for logs and temporary files; ``plugin_dir``: where the plugin is."""
+    ``scratch``: a folder for logs and temporary files; ``plugin_dir``: where the plugin is;
+    ``stopping``: a threading.Event that, once set, ends the run (its process group killed)."""
     run = Run()
     remaining, timeouts, crashes = list(args), 0, 0
     while remaining:
+        if stopping is not None and stopping.is_set():
+            _give_up(run, remaining, "not run: the grader was stopped")
+            break
         if time.monotonic() >= deadline:
             _give_up(run, remaining, "not run: the task's time limit was reached")
             run.error = run.error or "the task's time limit was reached"
             break
         child = _Child(tree, remaining, limits, deadline, scratch, python, collect, plugin_dir, options,
-                       limits.max_timeouts - timeouts)
+                       limits.max_timeouts - timeouts, stopping)
         child.wait()
         run.collected = child.collected or run.collected
         if child.forged:
@@ -193,9 +197,9 @@ class _Child:
     """One child pytest, read until it exits or is ended."""
 
     def __init__(self, tree, args, limits, deadline, scratch, python, collect, plugin_dir, options,
-                 timeouts_left=1):
+                 timeouts_left=1, stopping=None):
         self.limits, self.deadline, self.expected = limits, deadline, set(args)
-        self.timeouts_left = timeouts_left
+        self.timeouts_left, self.stopping = timeouts_left, stopping
         self.results, self.collected, self.running, self.started_at = [], None, None, 0.0
         self.hard_timeout = self.out_of_time = False
         self.forged = ""
@@ -235,6 +239,8 @@ class _Child:
     def _read_until_exit(self) -> None:
         while True:
             now = time.monotonic()
+            if self.stopping is not None and self.stopping.is_set():
+                return
             if now >= self.deadline:
                 self.out_of_time = True
                 return

@@ -35,10 +35,10 @@ class Refused(ValueError):
     """Student code that uses something a solution never needs (the message names the line)."""
 
 
-def screen(tree: ast.AST, lines: set, where: str = "") -> list:
-    """The reasons to refuse the code on ``lines`` (line numbers of ``tree``'s source), one
-    string per finding: ``"line N: ..."``. An empty list: nothing found."""
-    findings = []
+def screen(tree: ast.AST, lines: set) -> list:
+    """The reasons to refuse the code on ``lines`` (line numbers of ``tree``'s source), as
+    ``(line, reason)`` pairs in line order. An empty list: nothing found."""
+    findings = set()
     scopes = _function_scopes(tree)
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
@@ -46,8 +46,8 @@ def screen(tree: ast.AST, lines: set, where: str = "") -> list:
             continue
         reason = _check(node, scopes.get(id(node)))
         if reason:
-            findings.append(f"line {line}{where}: {reason}")
-    return sorted(set(findings), key=lambda f: int(f.split()[1].rstrip(":")))
+            findings.add((line, reason))
+    return sorted(findings)
 
 
 def _check(node, scope) -> str:

@@ -160,24 +160,43 @@ def student_code(source: Source, submission: Path, task_id: str) -> dict:
                 f"'### {markers.YOURS_BEGIN} {task_id}' and '### {markers.YOURS_END}' lines, but holds "
                 f"{len(mine)}: put the marker lines back around your code")
         try:
-            found[relative] = {(task_id, k): code.reindented(region.indent)
+            found[relative] = {(task_id, k): StudentLines(code.reindented(region.indent), code.begin + 1)
                                for k, (code, region) in enumerate(zip(mine, theirs))}
         except ValueError as error:
             raise SubmissionError(f"{relative}: {error}") from None
     return found
 
 
-def build_task_tree(source: Source, base: Path, out: Path, task_id: str, code: dict, use_screen: bool = True) -> None:
-    """Copy ``base`` to ``out`` and put the student's ``code`` for ``task_id`` in place of the
-    reference's regions. Raises :class:`SubmissionError` if the result does not compile, or if
+class StudentLines(list):
+    """The student's lines for one region, and the line of the student's file they start at."""
+
+    def __init__(self, lines, origin: int):
+        super().__init__(lines)
+        self.origin = origin
+
+
+def task_files(source: Source, task_id: str, code: dict, use_screen: bool = True) -> dict:
+    """``{relative path: text}``: the reference's files that hold ``task_id``'s regions, with the
+    student's ``code`` for that task in place of the reference's (and nothing else changed).
+    Raises :class:`SubmissionError` if one does not compile, or if
     :mod:`~minigan.course.screen` refuses the student's lines."""
-    shutil.copytree(base, out, copy_function=shutil.copyfile)
-    make_writable(out)
+    files = {}
     for relative, replacements in code.items():
         original = (source.root / relative).read_text(encoding="utf-8")
         spans = []
         text, _ = markers.strip_regions(original, source.regions[relative], {task_id}, replacements, spans=spans)
-        _check_compiles(text, relative, spans, use_screen)
+        origins = {(task, k): getattr(replacements[(task, k)], "origin", None) for task, k, _, _ in spans}
+        _check_compiles(text, relative, [(*span, origins[span[:2]]) for span in spans], use_screen)
+        files[relative] = text
+    return files
+
+
+def build_task_tree(source: Source, base: Path, out: Path, task_id: str, code: dict, use_screen: bool = True) -> None:
+    """Copy ``base`` to ``out`` with :func:`task_files` written over it (read-only again)."""
+    files = task_files(source, task_id, code, use_screen)
+    shutil.copytree(base, out, copy_function=shutil.copyfile)
+    make_writable(out)
+    for relative, text in files.items():
         (out / relative).write_text(text, encoding="utf-8")
     _read_only(out)
 
@@ -193,22 +212,29 @@ def check_handout_code(tree: Path, task_id: str, use_screen: bool = True) -> Non
         error = errors.get(task_id) or (errors.get("") if task_id in regions else "")
         if error:
             raise SubmissionError(f"{relative}, {error}")
-        spans = [(task_id, c.index, c.begin + 1, c.begin + len(c.lines)) for c in regions.get(task_id, [])]
+        spans = [(task_id, c.index, c.begin + 1, c.begin + len(c.lines), c.begin + 1) for c in regions.get(task_id, [])]
         if spans:
             _check_compiles(text, relative, spans, use_screen)
 
 
 def _check_compiles(text: str, relative: str, spans, use_screen: bool) -> None:
+    """``spans``: (task, k, first line, last line, the student's line number of the first)."""
+    def where(line):
+        for _, _, first, last, origin in spans:
+            if origin is not None and first <= line <= last:
+                return f"line {origin + line - first} of your {relative}"
+        return f"line {line} of the graded {relative}"
+
     try:
         tree = ast.parse(text, relative)
     except SyntaxError as error:
         line = (error.text or "").strip()
-        raise SubmissionError(f"{relative}: the code does not compile: {error.msg} (line {error.lineno} of "
-                              f"the graded file{': ' + line if line else ''})") from None
+        raise SubmissionError(f"{relative}: the code does not compile: {error.msg} ({where(error.lineno or 0)}"
+                              f"{': ' + line if line else ''})") from None
     if not use_screen:
         return
-    lines = {n for _, _, first, last in spans for n in range(first, last + 1)}
-    findings = screen.screen(tree, lines, f" of the graded {relative}")
+    lines = {n for _, _, first, last, _ in spans for n in range(first, last + 1)}
+    findings = [f"{where(line)}: {reason}" for line, reason in screen.screen(tree, lines)]
     if findings:
         raise SubmissionError("refused: the code uses what a solution never needs (the grader does not run "
                               "code that could change the tests or their report):\n  " + "\n  ".join(findings[:8]))
