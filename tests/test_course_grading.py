@@ -247,8 +247,10 @@ def _grader_processes(marker: str) -> list:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for left-over processes in /proc (Linux)")
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_stopping_the_grader_writes_the_results_and_ends_the_tests(solved, tmp_path, stop):
+    """SIGTERM and Ctrl-C: the grader ends its test processes and writes the results; SIGKILL:
+    the test process dies with it (Linux), and the results written after each task remain."""
     copy = _edited(solved, tmp_path, "minigan/functional/activation.py", RELU_FORWARD, "while True:\n            pass")
     results, scratch = tmp_path / "results.json", tmp_path / "tmp"
     scratch.mkdir()
@@ -262,12 +264,14 @@ def test_stopping_the_grader_writes_the_results_and_ends_the_tests(solved, tmp_p
             break
         time.sleep(0.2)
     time.sleep(3)
+    assert _grader_processes(str(scratch)), "relu's tests should be running"
     grader.send_signal(stop)
     output, _ = grader.communicate(timeout=60)
-    assert grader.returncode == (143 if stop == signal.SIGTERM else 130), output
+    assert grader.returncode == {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGKILL: -9}[stop], output
     written = json.loads(results.read_text())
     assert written["tests"][0]["score"] == 1  # sigmoid, graded before the stop
-    assert "the grader was stopped" in written["tests"][1]["output"]
+    relu = written["tests"][1]["output"]
+    assert ("not graded yet" if stop == signal.SIGKILL else "the grader was stopped") in relu
     time.sleep(1)
     assert _grader_processes(str(scratch)) == []  # no pytest left behind
 

@@ -397,3 +397,48 @@ def test_adam_state_holds_the_moments(weight_decay):
         for name, expected, size in (("exp_avg", m, size_m), ("exp_avg_sq", v, size_v)):
             got = np.asarray(state[name], dtype=np.float64)
             assert np.all(np.abs(got - expected) <= gamma(6 * t, np.float64) * size), f"{name} at step {t}"
+
+
+# -- SGD and RMSprop without PyTorch: their update rules, in float64 NumPy -------------------------------------
+def _sgd_reference(p, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    buf, out = None, []
+    for grad in grads:
+        g = grad + weight_decay * p
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        step = lr * g
+        p = p - step
+        out.append((p, np.abs(step)))
+    return out
+
+
+def _rmsprop_reference(p, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+    v, buf, out = np.zeros_like(p), np.zeros_like(p), []
+    for grad in grads:
+        g = grad + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        ratio = g / (np.sqrt(v) + eps)
+        buf = momentum * buf + ratio if momentum else ratio
+        step = lr * buf
+        p = p - step
+        out.append((p, np.abs(step)))
+    return out
+
+
+@pytest.mark.parametrize("config", op_params([c for c in CONFIGS if not c.startswith("adam")], TASK_OF))
+def test_sgd_and_rmsprop_steps_follow_their_update_rules(config):
+    """Five steps from fixed gradients against the rule in float64, as for Adam above."""
+    name, kwargs = CONFIGS[config]
+    reference = _sgd_reference if name == "SGD" else _rmsprop_reference
+    p0 = np.random.default_rng(5).uniform(-1.0, 1.0, (3, 4))
+    grads = _fixed_gradients(p0.shape, 5, seed=6)
+    p = nn.Parameter(minigan.tensor(p0))
+    opt = getattr(optim, name)([p], **kwargs)
+    moved = np.zeros_like(p0)
+    for t, (grad, (expected, step)) in enumerate(zip(grads, reference(p0, grads, **kwargs)), start=1):
+        p.grad = minigan.tensor(grad)
+        opt.step()
+        moved += step
+        bound = gamma(16 * t, np.float64) * moved + gamma(t, np.float64) * np.abs(expected)
+        assert np.all(np.abs(p.numpy() - expected) <= bound), f"{config}, step {t}"

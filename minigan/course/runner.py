@@ -25,6 +25,12 @@ from pathlib import Path
 
 PLUGIN = "minigan_course_plugin"
 OUTPUT_TAIL = 3000  # characters of a child's own output kept when it fails to report
+# Linux: the test process gets SIGKILL when the grader dies, however the grader dies. Set in a
+# trampoline that then execs pytest (the setting survives exec), not in a preexec_fn, which is
+# unsafe when the grader grades tasks in threads.
+DIE_WITH_PARENT = ("import ctypes, os, signal, sys\n"
+                   "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+                   "os.execv(sys.argv[1], sys.argv[1:])")
 KEPT_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT", "VIRTUAL_ENV", "OPENBLAS_NUM_THREADS",
                     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 
@@ -215,6 +221,8 @@ class _Child:
             folder.mkdir(parents=True, exist_ok=True)
         command = pytest_command(python, f"{out_write},{key_read}", limits, scratch / "basetemp", args, collect,
                                  options)
+        if sys.platform == "linux":
+            command = [python, "-I", "-S", "-c", DIE_WITH_PARENT, *command]
         extra = {}
         if limits.run_as and hasattr(os, "geteuid") and os.geteuid() == 0:
             extra["user"] = limits.run_as
@@ -223,8 +231,7 @@ class _Child:
             self.process = subprocess.Popen(
                 command, cwd=tree, env=child_environment(tree, plugin_dir, home), stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                pass_fds=(out_write, key_read), preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-                **extra)
+                pass_fds=(out_write, key_read), **extra)
         os.close(out_write)
         os.close(key_read)
         self.channel = Channel(out_read, key)
@@ -317,15 +324,6 @@ def _end_group(process) -> None:
         except ProcessLookupError:
             pass
     process.wait()
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
-    """Linux: the child gets SIGKILL when the grader dies, however it dies."""
-    try:
-        import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _give_to(user: str, folders) -> None:
