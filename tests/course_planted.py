@@ -7,7 +7,7 @@ score full marks), a *bug* one a mistake students make (it must lose points on i
 in the parts it names, and nowhere else). tests/test_course_planted.py runs a quick subset in
 CI; the full run, with the default grading settings, is
 
-    python tests/course_planted.py [--all-tasks]
+    python tests/course_planted.py [--all-tasks] [--jobs 2]
 
 It grades the blank copy (0 on every task), the unusual-but-correct copy (full marks on every
 task; the time of this whole nine-task grade is reported), every bug on its own task (and, with
@@ -398,8 +398,9 @@ def main(argv=None) -> int:
                         help="grade all nine tasks for every bug (slow), not only the bug's own task")
     parser.add_argument("--max-examples", type=int, default=25)
     parser.add_argument("--skip-slow", action="store_true", help="leave out the endless loops")
+    parser.add_argument("--jobs", type=int, default=1, help="tasks graded at once (the timings are for 1)")
     args = parser.parse_args(argv)
-    settings = {"max_examples": args.max_examples}
+    settings = {"max_examples": args.max_examples, "jobs": args.jobs}
     failures, rows = [], []
     with tempfile.TemporaryDirectory(prefix="course-planted-") as scratch:
         scratch = Path(scratch)

@@ -57,8 +57,7 @@ def kit_root() -> Path:
 def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task_timeout: float = 180.0,
           total_timeout: float = 600.0, keyword: str = None, max_examples: int = 25, max_timeouts: int = 2,
           max_crashes: int = 2, grace: float = 5.0, points: float = 1.0, json_path=None, progress=None,
-          run_as: str = "",
-          use_screen: bool = True, hide_torch: bool = True, visibility: str = "",
+          run_as: str = "", use_screen: bool = True, hide_torch: bool = True, visibility: str = "",
           hidden_visibility: str = "after_published", jobs: int = 1, python: str = sys.executable) -> GradeReport:
     """Grade the tasks ``ops`` of ``submission`` (a folder holding the student's files) against
     ``reference`` (default: the checkout this kit runs from; a handout grades itself).
@@ -94,20 +93,12 @@ def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task
     save()
     stopping, saving = threading.Event(), threading.Lock()  # stopping: tells the task runs to end their tests
     scratch = Path(tempfile.mkdtemp(prefix="minigan-course-"))
+    if run_as:
+        scratch.chmod(0o711)  # the tests' user may cross it to the trees (which stay read-only to it)
     previous = _on_sigterm()
     try:
-        plugin_dir = scratch / "plugin"
-        plugin_dir.mkdir()
-        shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin_dir / f"{runner.PLUGIN}.py")
-        base = scratch / "base"
-        fingerprint = trees.build_base(source, base, ids)
-        if progress:
-            progress(f"listing the tests ({time.monotonic() - started:.0f} s) ...")
         deadline = started + total_timeout
-        plan = plan_tests(base, ids, source, limits, scratch, python, keyword, deadline)
-        for number, task_id in enumerate(ids):
-            report.results[number] = TaskResult(task_id, points, error="not graded yet",
-                                                tests=[GradedTest(**vars(t)) for t in plan.get(task_id, [])])
+        base, fingerprint = _prepare(report, source, ids, limits, scratch, python, keyword, deadline, points, progress)
 
         def grade_one(number):
             result = report.results[number]
@@ -128,17 +119,11 @@ def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task
     except (GradingStopped, KeyboardInterrupt) as stop:
         stopping.set()
         why = "SIGTERM" if isinstance(stop, GradingStopped) else "Ctrl-C"
-        for result in report.results:
-            if not result.graded:
-                result.error = f"not graded: the grader was stopped ({why})"
-                for t in result.tests:
-                    t.outcome, t.message = "not run", result.error
+        _mark_unfinished(report, f"not graded: the grader was stopped ({why})")
         report.note = (report.note + "\n" if report.note else "") + f"The grader was stopped ({why})."
         raise
     except Exception as error:  # the grader itself failed: say so in results.json, not only on stderr
-        for result in report.results:
-            if not result.graded:
-                result.error = f"not graded: the grader failed: {error!r}"
+        _mark_unfinished(report, f"not graded: the grader failed: {error!r}")
         raise
     finally:
         save()
@@ -147,6 +132,31 @@ def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task
             trees.make_writable(scratch / "base")
         shutil.rmtree(scratch, ignore_errors=True)
     return report
+
+
+def _prepare(report, source, ids, limits, scratch: Path, python, keyword, deadline, points, progress) -> tuple:
+    """The plugin and the read-only base tree in ``scratch``, and each task's tests in
+    ``report``. Returns (the base tree, its digest)."""
+    plugin_dir = scratch / "plugin"
+    plugin_dir.mkdir()
+    shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin_dir / f"{runner.PLUGIN}.py")
+    base = scratch / "base"
+    fingerprint = trees.build_base(source, base, ids)
+    if progress:
+        progress("listing the tests ...")
+    plan = plan_tests(base, ids, source, limits, scratch, python, keyword, deadline)
+    for number, task_id in enumerate(ids):
+        report.results[number] = TaskResult(task_id, points, error="not graded yet",
+                                            tests=[GradedTest(**vars(t)) for t in plan.get(task_id, [])])
+    return base, fingerprint
+
+
+def _mark_unfinished(report, why: str) -> None:
+    for result in report.results:
+        if not result.graded:
+            result.error = why
+            for t in result.tests:
+                t.outcome, t.message = "not run", why
 
 
 def plan_tests(base: Path, ids, source, limits, scratch: Path, python: str, keyword, deadline) -> dict:

@@ -1,9 +1,9 @@
 """The grader's pytest plugin: results over an authenticated channel, time limits, a watch on the
 test machinery.
 
-It imports nothing from minigan (the grader copies this file next to, not inside, the tree
-under test and loads it with ``-p minigan_course_plugin``), so that the minigan under test is
-the one the grader built. Options:
+It imports nothing from the course kit (the grader copies this file next to, not inside, the
+tree under test and loads it with ``-p minigan_course_plugin``), and minigan only from that
+tree, so that the minigan under test is the one the grader built. Options:
 
 - ``--course-channel OUT,KEY``: two file descriptors the grader passed down. The plugin reads a
   one-time key from KEY and closes it before any test module is imported, then writes one JSON

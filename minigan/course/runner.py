@@ -159,39 +159,46 @@ def run_tests(tree: Path, args, limits: Limits, deadline: float, scratch: Path, 
             if child.collected is None:
                 run.error = child.failure("collecting the tests failed")
             break
-        if child.running is not None:  # the process ended (was ended) inside a test
-            if child.hard_timeout:
-                timeouts += 1
-                run.results[child.running] = Outcome(child.running, "timeout", (
-                    f"the test ran past its {limits.timeout:g} s time limit and did not stop (the code caught the "
-                    f"time-out): the grader ended the test process after {limits.timeout + limits.grace:g} s"))
-            elif child.out_of_time:
-                run.results[child.running] = Outcome(child.running, "timeout",
-                                                     "the task's time limit was reached during this test")
-            else:
-                crashes += 1
-                run.results[child.running] = Outcome(child.running, "crashed", child.failure(
-                    "the test process died during this test"))
+        ended = _charge_the_running_test(run, child, limits)
+        timeouts, crashes = timeouts + (ended == "timeout"), crashes + (ended == "crashed")
         remaining = [n for n in remaining if n not in run.results]
-        if not remaining:
-            break
-        if child.out_of_time:
-            _give_up(run, remaining, "not run: the task's time limit was reached")
-            run.error = "the task's time limit was reached"
-        elif timeouts >= limits.max_timeouts:
-            _give_up(run, remaining, f"not run: the task was stopped after {timeouts} time-out(s)")
-            run.error = f"stopped after {timeouts} time-out(s)"
-        elif crashes > limits.max_crashes:
-            _give_up(run, remaining, f"not run: the test process died {crashes} times")
-            run.error = f"the test process died {crashes} times"
-        elif child.running is None:  # it ended without being inside a test: nothing more will come
-            why = child.failure("pytest ended before these tests ran")
-            _give_up(run, remaining, "not run: " + why)
+        why = _why_give_up(child, timeouts, crashes, limits) if remaining else ""
+        if why:
+            _give_up(run, remaining, f"not run: {why}")
             run.error = why
-        else:
-            continue
-        break
+            break
     return run
+
+
+def _charge_the_running_test(run: Run, child, limits: Limits) -> str:
+    """If the process ended (or was ended) inside a test, that test's outcome ("timeout" or
+    "crashed"), recorded in ``run``; else ""."""
+    nodeid = child.running
+    if nodeid is None:
+        return ""
+    if child.hard_timeout:
+        run.results[nodeid] = Outcome(nodeid, "timeout", (
+            f"the test ran past its {limits.timeout:g} s time limit and did not stop (the code caught the "
+            f"time-out): the grader ended the test process after {limits.timeout + limits.grace:g} s"))
+        return "timeout"
+    if child.out_of_time:
+        run.results[nodeid] = Outcome(nodeid, "timeout", "the task's time limit was reached during this test")
+        return ""
+    run.results[nodeid] = Outcome(nodeid, "crashed", child.failure("the test process died during this test"))
+    return "crashed"
+
+
+def _why_give_up(child, timeouts: int, crashes: int, limits: Limits) -> str:
+    """Why the tests that are left will not run in a new process ("" if they will)."""
+    if child.out_of_time:
+        return "the task's time limit was reached"
+    if timeouts >= limits.max_timeouts:
+        return f"the task was stopped after {timeouts} time-out(s)"
+    if crashes > limits.max_crashes:
+        return f"the test process died {crashes} times"
+    if child.running is None:  # it ended without being inside a test: a new one would do the same
+        return child.failure("pytest ended before these tests ran")
+    return ""
 
 
 def _give_up(run: Run, nodeids, why: str) -> None:
@@ -226,7 +233,7 @@ class _Child:
         extra = {}
         if limits.run_as and hasattr(os, "geteuid") and os.geteuid() == 0:
             extra["user"] = limits.run_as
-            _give_to(limits.run_as, [scratch, home])
+            _give_to(limits.run_as, scratch, home)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=tree, env=child_environment(tree, plugin_dir, home), stdout=log,
@@ -326,13 +333,13 @@ def _end_group(process) -> None:
     process.wait()
 
 
-def _give_to(user: str, folders) -> None:
-    """Let ``user`` write in the grader's scratch folders (the tree stays read-only to it)."""
+def _give_to(user: str, work: Path, home: Path) -> None:
+    """Let ``user`` write its temporary files in ``work`` and ``home`` (the tree in ``work``
+    stays read-only to it)."""
     import pwd
     entry = pwd.getpwnam(user)
-    for folder in folders:
-        for path in [folder, *folder.rglob("*")]:
-            os.chown(path, entry.pw_uid, entry.pw_gid)
+    for path in [work, *home.rglob("*"), home]:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 def _tail(path: Path) -> str:
