@@ -11,7 +11,8 @@ CI; the full run, with the default grading settings, is
 
 It grades the blank copy (0 on every task), the unusual-but-correct copy (full marks on every
 task; the time of this whole nine-task grade is reported), every bug on its own task (and, with
---all-tasks, on all nine: the other eight keep full marks), and the forged reports.
+--all-tasks, on all nine: the other eight keep full marks), and the forged results (with the
+screen, and without it: --no-screen's defences).
 """
 from __future__ import annotations
 
@@ -420,19 +421,20 @@ def main(argv=None) -> int:
         failures += [f"correct forms: {r.task} scored {r.score:.2f}\n{r.output(limit=3)}" for r in report.results
                      if not r.full_marks]
 
-        for number, plant in enumerate([p for p in PLANTS if not p.correct] + ATTACKS):
+        runs = [(p, "bug", True) for p in PLANTS if not p.correct]
+        runs += [(p, "attack", True) for p in ATTACKS] + [(p, "attack, unscreened", False) for p in ATTACKS]
+        for number, (plant, kind, use_screen) in enumerate(runs):
             if plant.slow and args.skip_slow:
                 continue
             copy = planted_copy(correct, scratch / f"bug-{number}", [plant])
             ops = NINE if args.all_tasks else [plant.task]
             start = time.monotonic()
-            report = grade(copy, ops=ops, **settings)
+            report = grade(copy, ops=ops, use_screen=use_screen, **settings)
             seconds = time.monotonic() - start
             own = report.by_task()[plant.task]
             problems = check_plant(plant, own)
             others = [r for r in report.results if r.task != plant.task and not r.full_marks]
             problems += [f"also cost {r.task} {r.points - r.score:.2f} points" for r in others]
-            kind = "attack" if plant in ATTACKS else "bug"
             parts = ", ".join(f"{k} {v:.0%}" for k, v in own.fractions().items())
             rows.append((f"{kind}: {plant.name}", plant.task, f"{own.score:.2f} ({parts})", seconds))
             failures += [f"{plant.task}, {plant.name}: {p}" for p in problems]

@@ -247,7 +247,8 @@ def _write_instructions(out: Path, chosen, regions) -> None:
         lines += ["", "## How your work is graded", ""]
         lines += [f"- {note}" for note in tasks.GENERAL_NOTES]
         lines += ["- Each task's points are split between its parts (the forward values, the first and the second "
-                  "derivatives, an update), and each part's among its tests:"]
+                  "derivatives, an update), and each part's among its tests (a part without tests gives its share "
+                  "to the others; second derivatives count in proportion to the first derivatives passed):"]
         for task_id in chosen:
             task = tasks.get(task_id)
             shares = ", ".join(f"{p.name} {p.weight:g}" for p in task.parts)
@@ -259,6 +260,7 @@ def _write_instructions(out: Path, chosen, regions) -> None:
         for task_id in chosen:
             task = tasks.get(task_id)
             lines.append(f"- **{task_id}** ({task.title}). {task.notes}".rstrip())
-        lines += ["", "Tasks build on one another (every gradient check multiplies and sums tensors,",
-                  "tanh's backward subtracts and multiplies): a task passes once the ops it uses work.", ""]
+        lines += ["", "Here, tasks build on one another (every gradient check multiplies and sums tensors, tanh's",
+                  "backward subtracts and multiplies): a task's tests pass once the ops they use work. The",
+                  "autograder grades each task with the reference implementation of all the others.", ""]
     (out / "ASSIGNMENT.md").write_text("\n".join(lines), encoding="utf-8")
