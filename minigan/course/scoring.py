@@ -89,18 +89,19 @@ class TaskResult:
     def full_marks(self) -> bool:
         return bool(self.tests) and abs(self.score - self.points) < 1e-9
 
-    def summary(self) -> str:
-        """One line per part: tests passed and the points they earn."""
+    def summary(self, tests=None) -> str:
+        """One line per part: tests passed and the points they earn (of ``tests``, default all)."""
         task = catalogue.BY_ID.get(self.task)
+        tests = self.tests if tests is None else tests
         fractions, weights = self.fractions(), self.weights()
         lines = []
         for part in (task.parts if task else ()):
-            if part.name not in weights:
+            mine = [t for t in tests if t.part == part.name]
+            if part.name not in weights or not mine:
                 continue
-            mine = [t for t in self.tests if t.part == part.name]
-            earned = sum(self.credit(t)[0] for t in mine)
+            earned, stake = (sum(self.credit(t)[i] for t in mine) for i in (0, 1))
             line = (f"{part.name}: {sum(t.outcome == 'passed' for t in mine)}/{len(mine)} tests passed, "
-                    f"{earned:.2f} of {self.points * weights[part.name]:.2f} points ({part.about})")
+                    f"{earned:.2f} of {stake:.2f} points ({part.about})")
             if part.needs and fractions.get(part.needs, 1.0) < 1.0 and not self.refused:
                 line += f"; counted in proportion to {part.needs} ({fractions[part.needs]:.0%})"
             lines.append(line)
@@ -109,11 +110,8 @@ class TaskResult:
     def output(self, tests=None, limit: int = 10, tracebacks: int = 1) -> str:
         """What a student sees for the task (or for the ``tests`` given, e.g. the visible ones)."""
         tests = self.tests if tests is None else tests
-        lines = [f"{sum(t.outcome == 'passed' for t in tests)}/{len(tests)} tests passed"]
-        if self.error:
-            lines.append(self.error)
-        if tests is self.tests or not any(t.hidden for t in tests):
-            lines.append(self.summary())
+        lines = [f"{sum(t.outcome == 'passed' for t in tests)}/{len(tests)} tests passed", self.error,
+                 self.summary(tests)]
         failures = [t for t in tests if t.outcome != "passed"]
         for number, t in enumerate(failures[:limit]):
             lines.append(f"{t.outcome.upper()} {t.nodeid}\n    {_indent(_clip(t.message, 800))}")
@@ -165,23 +163,32 @@ class GradeReport:
                     entry["visibility"] = seen_when
                 entries.append(entry)
         results = {"score": round(self.score, 4), "execution_time": round(self.seconds, 1),
-                   "output": self.table(details=False), "tests": entries}
+                   "output": self.table(details=False, hidden=False), "tests": entries}
         if visibility:
             results["visibility"] = visibility
         return results
 
-    def table(self, details: bool = True) -> str:
-        """The per-task score table, then (``details``) why each task lost points."""
+    def table(self, details: bool = True, hidden: bool = True) -> str:
+        """The per-task score table, then (``details``) why each task lost points. Without
+        ``hidden``, the hidden tests are left out of the counts and the points."""
         width = max([len("task")] + [len(r.task) for r in self.results])
         rows = [self.note] if self.note else []
         rows += [f"{'task':<{width}}  {'tests':>5}  {'passed':>6}  {'failed':>6}  {'time':>6}  score",
                  "-" * (width + 44)]
+        total = stakes = 0.0
         for r in self.results:
-            rows.append(f"{r.task:<{width}}  {len(r.tests):>5}  {r.passed:>6}  {len(r.failures()):>6}  "
-                        f"{r.seconds:>5.1f}s  {r.score:.2f} / {r.points:g}")
+            tests = [t for t in r.tests if hidden or not t.hidden]
+            earned = sum(r.credit(t)[0] for t in tests)
+            stake = sum(r.credit(t)[1] for t in tests) if r.tests else r.points
+            total, stakes = total + earned, stakes + stake
+            passed = sum(t.outcome == "passed" for t in tests)
+            rows.append(f"{r.task:<{width}}  {len(tests):>5}  {passed:>6}  {len(tests) - passed:>6}  "
+                        f"{r.seconds:>5.1f}s  {earned:.2f} / {_points(stake)}")
         rows.append("-" * (width + 44))
         rows.append(f"{'total':<{width}}  {'':>5}  {'':>6}  {'':>6}  {self.seconds:>5.0f}s  "
-                    f"{self.score:.2f} / {self.max_score:g}")
+                    f"{total:.2f} / {_points(stakes)}")
+        if not hidden and any(t.hidden for r in self.results for t in r.tests):
+            rows.append("(the hidden tests are not counted here: they have entries of their own)")
         for r in self.results if details else ():
             if r.full_marks:
                 continue
@@ -203,6 +210,11 @@ def write_json(data: dict, path) -> None:
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, path)
+
+
+def _points(value: float) -> str:
+    """3 as "3", 0.8181 as "0.82"."""
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 def _clip(text: str, limit: int) -> str:
