@@ -43,12 +43,12 @@ def _example(name: str):
 def train_and_score(loss: str, seed: int, epochs: int, limit, out: str) -> dict:
     """One run of examples/mnist_gan.py, scored after its last epoch."""
     flags = ["--loss", loss, "--seed", str(seed), "--epochs", str(epochs), "--eval-every", str(epochs),
-             "--out", out, "--log-every", "50"]
+             "--out", out, "--log-every", "50", "--debug"]  # --debug: errors come back as exceptions
     if limit:
         flags += ["--limit", str(limit)]
     try:
         _example("mnist_gan").main(flags)
-    except minigan.gan.NonFiniteLossError as err:
+    except minigan.gan.DivergenceError as err:  # a NaN or infinite loss or weight, or a weight past the bound
         return {"non_finite": str(err)}
     with open(os.path.join(out, "metrics.jsonl")) as f:
         return json.loads(f.read().splitlines()[-1])
@@ -57,13 +57,13 @@ def train_and_score(loss: str, seed: int, epochs: int, limit, out: str) -> dict:
 def cgan_accuracy(seed: int, epochs: int, limit, out: str, per_class: int = 200) -> float:
     """Train examples/conditional_gan.py, then the fraction of its samples that the shipped
     classifier assigns to the class that was asked for."""
-    flags = ["--seed", str(seed), "--epochs", str(epochs), "--out", out, "--log-every", "100"]
+    flags = ["--seed", str(seed), "--epochs", str(epochs), "--out", out, "--log-every", "100", "--debug"]
     if limit:
         flags += ["--limit", str(limit)]
     _example("conditional_gan").main(flags)
     from minigan.gan.variants import ConditionalGenerator
     G = ConditionalGenerator()
-    G.load_state_dict(minigan.load(os.path.join(out, "checkpoint.npz"))["generator"])
+    G.load_state_dict(minigan.load(os.path.join(out, "checkpoint.npz"))["trainer"]["generator"])
     G.eval()
     classifier = minigan.classifier.pretrained()
     labels = np.repeat(np.arange(10), per_class)

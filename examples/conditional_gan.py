@@ -6,43 +6,51 @@
 G(z, y) gets the one-hot label beside the noise; D(x, y) scores image and label together
 (a projection: see minigan.gan.variants.ConditionalDiscriminator). After every epoch, --out
 (default runs/conditional_gan) receives digits_epoch_NNN.png: one row per digit 0-9, one
-fixed z per column, so a column keeps its style while the digit changes. At the end:
-digits.png (the last grid) and checkpoint.npz (config, G and D).
+fixed z per column, so a column keeps its style while the digit changes; digits.png (the
+latest grid), checkpoint.npz (config, G, D, optimizers, data order and random states) and
+snapshots of the last --keep epochs, steps.jsonl and metrics.jsonl. Ctrl-C or SIGTERM saves
+where it stops, --resume continues (see minigan.gan.runs), and sample.py / latent.py read the
+checkpoint.
 """
 from __future__ import annotations
 
-import os
-
 import minigan
 from minigan import optim
+from minigan.cli import run_script
+from minigan.gan.scripts import Players, example_parser, parse_example_args, train_variant
 from minigan.gan.variants import (ConditionalDiscriminator, ConditionalGenerator, conditional_gan_step,
-                                  example_parser, mnist_loader, run_epochs, save_class_grid)
+                                  save_class_grid)
+
+
+def build_parser():
+    # 25 epochs: >95% of digits come out as asked
+    return example_parser(__doc__.split("\n\n")[0], "conditional_gan", epochs=25)
 
 
 def parse_args(argv=None):
-    p = example_parser(__doc__.split("\n\n")[0], "conditional_gan", epochs=25)  # 25: >95% of digits come out as asked
-    return p.parse_args(argv)
+    return parse_example_args(build_parser(), argv)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    minigan.manual_seed(args.seed)
-    dataset, loader = mnist_loader(args)
-    G, D = ConditionalGenerator().to(args.device), ConditionalDiscriminator().to(args.device)
-    g_opt = optim.Adam(G.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    d_opt = optim.Adam(D.parameters(), lr=args.lr, betas=(0.5, 0.999))
-    fixed_z = minigan.randn(10, G.latent_dim, device=args.device)
-    print(f"training a conditional GAN on {len(dataset)} images, device {args.device}, "
-          f"{len(loader)} steps per epoch")
+def build(config: dict, device):
+    """The players, their step and the grid of each epoch."""
+    G, D = ConditionalGenerator().to(device), ConditionalDiscriminator().to(device)
+    g_opt = optim.Adam(G.parameters(), lr=config["lr"], betas=(0.5, 0.999))
+    d_opt = optim.Adam(D.parameters(), lr=config["lr"], betas=(0.5, 0.999))
+    players = Players(G, D, g_opt, d_opt, z=minigan.randn(10, G.latent_dim, device=device))
 
     def step(real, labels):
         return conditional_gan_step(G, D, g_opt, d_opt, real, labels)
 
-    shown = ("d_loss", "g_loss", "d_real", "d_fake")
-    run_epochs(loader, step, args, shown, lambda path: save_class_grid(G, fixed_z, path), "digits")
-    minigan.save({"config": vars(args), "generator": G.state_dict(), "discriminator": D.state_dict()},
-                 os.path.join(args.out, "checkpoint.npz"))
+    return players, step, lambda path: save_class_grid(G, players.fixed["z"], path)
+
+
+def train(args):
+    return train_variant(args, "conditional", lambda config: build(config, args.device),
+                         ("d_loss", "g_loss", "d_real", "d_fake"), "digits", "a conditional GAN")
+
+
+def main(argv=None) -> None:
+    run_script(train, parse_args(argv), build_parser())
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ categories come in no particular order. G and Q use a 5x larger learning rate th
 Chen et al.'s code (--g-lr); with equal rates G falls behind and hides the codes in noise.
 
 --out (default runs/infogan) receives, after every epoch, categories_epoch_NNN.png (row k:
-category k; column j: one fixed noise vector; continuous codes 0) and, at the end,
-categories.png and continuous_1.png, continuous_2.png (row k: category k and the k-th fixed
-noise vector; columns: that code from -range to +range, the other code at 0), and checkpoint.npz.
+category k; column j: one fixed noise vector; continuous codes 0) and categories.png, the
+run's checkpoint.npz and other files (as for examples/conditional_gan.py); at the end,
+continuous_1.png, continuous_2.png (row k: category k and the k-th fixed noise vector;
+columns: that code from -range to +range, the other code at 0).
 """
 from __future__ import annotations
 
@@ -26,23 +27,30 @@ import numpy as np
 import minigan
 from minigan import functional as F
 from minigan import optim
-from minigan.gan.variants import (InfoGANDiscriminator, InfoGANGenerator, example_parser,
-                                  infogan_d_parameters, infogan_g_parameters, infogan_step, mnist_loader,
-                                  run_epochs)
+from minigan.cli import non_negative_float, positive_float, run_script
+from minigan.gan.scripts import Players, example_parser, parse_example_args, train_variant
+from minigan.gan.variants import (InfoGANDiscriminator, InfoGANGenerator, infogan_d_parameters,
+                                  infogan_g_parameters, infogan_step)
 from minigan.images import save_grid
 
 COLUMNS = 10
 
 
-def parse_args(argv=None):
+def build_parser():
     p = example_parser(__doc__.split("\n\n")[0], "infogan", epochs=5)
-    p.add_argument("--g-lr", type=float, default=1e-3, help="G's and Q's Adam learning rate (Chen et al.'s code)")
-    p.add_argument("--info-weight", type=float, default=1.0, help="lambda: weight of the mutual-information term")
-    p.add_argument("--continuous-weight", type=float, default=0.1,
+    p.add_argument("--g-lr", type=positive_float, default=1e-3,
+                   help="G's and Q's Adam learning rate (Chen et al.'s code)")
+    p.add_argument("--info-weight", type=non_negative_float, default=1.0,
+                   help="lambda: weight of the mutual-information term")
+    p.add_argument("--continuous-weight", type=non_negative_float, default=0.1,
                    help="weight of the continuous codes' Gaussian NLL inside the information term")
-    p.add_argument("--code-range", type=float, default=2.0,
+    p.add_argument("--code-range", type=positive_float, default=2.0,
                    help="continuous codes are shown from -range to +range (trained on -1..1)")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv=None):
+    return parse_example_args(build_parser(), argv)
 
 
 def render(G, z, category, continuous, path: str) -> None:
@@ -73,29 +81,33 @@ def continuous_grid(G, noise, code: int, code_range: float, path: str) -> None:
     render(G, z, category, minigan.tensor(values, device=device), path)
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    minigan.manual_seed(args.seed)
-    dataset, loader = mnist_loader(args)
-    G, D = InfoGANGenerator().to(args.device), InfoGANDiscriminator().to(args.device)
-    g_opt = optim.Adam(infogan_g_parameters(G, D), lr=args.g_lr, betas=(0.5, 0.999))  # G and Q's head
-    d_opt = optim.Adam(infogan_d_parameters(D), lr=args.lr, betas=(0.5, 0.999))  # D's body and head
-    noise = minigan.randn(max(COLUMNS, G.num_categories), G.noise_dim, device=args.device)
-    print(f"training an InfoGAN on {len(dataset)} images (labels unused), device {args.device}, "
-          f"{len(loader)} steps per epoch")
+def build(config: dict, device):
+    """The players (G and Q's head train together: see infogan_step), their step and the grid of each epoch."""
+    G, D = InfoGANGenerator().to(device), InfoGANDiscriminator().to(device)
+    g_opt = optim.Adam(infogan_g_parameters(G, D), lr=config["g_lr"], betas=(0.5, 0.999))  # G and Q's head
+    d_opt = optim.Adam(infogan_d_parameters(D), lr=config["lr"], betas=(0.5, 0.999))  # D's body and head
+    players = Players(G, D, g_opt, d_opt,
+                      noise=minigan.randn(max(COLUMNS, G.num_categories), G.noise_dim, device=device))
 
     def step(real, labels):
-        return infogan_step(G, D, g_opt, d_opt, real, info_weight=args.info_weight,
-                            continuous_weight=args.continuous_weight)
+        return infogan_step(G, D, g_opt, d_opt, real, info_weight=config["info_weight"],
+                            continuous_weight=config["continuous_weight"])
 
-    shown = ("d_loss", "g_loss", "info_loss", "category_accuracy")
-    run_epochs(loader, step, args, shown, lambda path: category_grid(G, noise, path), "categories")
+    return players, step, lambda path: category_grid(G, players.fixed["noise"], path)
+
+
+def train(args) -> None:
+    players = train_variant(args, "infogan", lambda config: build(config, args.device),
+                            ("d_loss", "g_loss", "info_loss", "category_accuracy"), "categories",
+                            "an InfoGAN (labels unused)")
+    G, noise = players.G, players.fixed["noise"]
     for code in range(G.num_continuous):
         continuous_grid(G, noise, code, args.code_range, os.path.join(args.out, f"continuous_{code + 1}.png"))
-    minigan.save({"config": vars(args), "generator": G.state_dict(), "discriminator": D.state_dict()},
-                 os.path.join(args.out, "checkpoint.npz"))
     print(f"wrote {args.out}/categories.png and continuous_1.png .. continuous_{G.num_continuous}.png")
+
+
+def main(argv=None) -> None:
+    run_script(train, parse_args(argv), build_parser())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python examples/mnist_gan.py --device cuda --epochs 20
     python examples/mnist_gan.py --loss wgan-gp --epochs 10
     python examples/mnist_gan.py --epochs 20 --resume     # continue a run in --out
+    python examples/mnist_gan.py --epochs 20 --resume checkpoint_epoch_003.npz  # go back to epoch 3
 
 At the end of every epoch, --out (default runs/mnist_gan) receives:
     samples_epoch_NNN.png  a grid from a fixed batch of z, so epochs can be compared
@@ -12,6 +13,15 @@ At the end of every epoch, --out (default runs/mnist_gan) receives:
     quality.png            with --eval-every: Frechet distance, modes covered and KL per evaluated epoch
     steps.jsonl            one line per step (what losses.png plots)
     checkpoint.npz         G, D, both optimizers, epoch, step and RNG states (minigan.save)
+    checkpoint_epoch_NNN.npz  the same at the end of each of the last --keep epochs
+
+A run is guarded (minigan.gan.runs): a NaN or infinite loss or weight, or a weight past
+--max-weight, stops it with a message naming the step and the checkpoints on disk, and a
+non-finite state is never saved. Ctrl-C or SIGTERM saves a checkpoint at the step reached and
+stops; --resume continues from it (or from a snapshot: --resume checkpoint_epoch_003.npz)
+exactly as if the run had not stopped, with the saved configuration: a flag that contradicts
+it (--lr, --loss, --limit...) is an error, while --epochs, --device, --log-every, --eval-every,
+--keep and --max-weight may change. An --out that holds a run needs --resume or --overwrite.
 """
 from __future__ import annotations
 
@@ -25,9 +35,12 @@ import numpy as np
 
 import minigan
 from minigan import optim
+from minigan.cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
+                         positive_int, run_script, unit_interval)
 from minigan.data import DataLoader, training_set
-from minigan.gan import LOSSES, GANTrainer, MetricsLog, build, get_loss
+from minigan.gan import LOSSES, GANTrainer, build, get_loss
 from minigan.gan.remedies import REMEDIES, with_remedy
+from minigan.gan.runs import Run, RunError, add_run_flags, resumed_config
 from minigan.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
 
@@ -39,37 +52,46 @@ PAPER_DEFAULTS = {
 }
 DCGAN_DEFAULTS = {"optimizer": "adam", "lr": 2e-4, "betas": (0.5, 0.999), "n_critic": 1}
 SAMPLE_GRID = 64  # images in each epoch's grid
+SHOWN = ("d_loss", "g_loss", "d_real", "d_fake")  # on the progress bar
 
 
-def parse_args(argv=None):
+OUTPUTS = (r"samples_epoch_\d+\.png", "losses.png", "quality.png")  # what --overwrite removes, with the run's files
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
     p.add_argument("--arch", choices=["mlp", "dcgan"], default="dcgan")
     p.add_argument("--loss", choices=sorted(LOSSES), default="non-saturating")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=None, help="default: from the paper of the loss")
-    p.add_argument("--betas", type=float, nargs=2, default=None, help="Adam's betas (default: from the paper)")
-    p.add_argument("--n-critic", type=int, default=None, help="D steps per G step (default: from the paper)")
+    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=None, help="default: from the paper of the loss")
+    p.add_argument("--betas", type=unit_interval, nargs=2, default=None, help="Adam's betas (default: from the paper)")
+    p.add_argument("--n-critic", type=positive_int, default=None, help="D steps per G step (default: from the paper)")
     p.add_argument("--remedy", choices=REMEDIES, default="none",
                    help="a minibatch layer in D against mode collapse: minibatch-stddev (Karras et al. 2018) "
                         "or minibatch-discrimination (Salimans et al. 2016)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--dataset", choices=["mnist", "fashion"], default="mnist")
-    p.add_argument("--data-dir", default=None, help="where the IDX files are (then $MINIGAN_DATA, ~/.cache/minigan)")
+    p.add_argument("--data-dir", type=existing_dir, default=None,
+                   help="where the IDX files are (then $MINIGAN_DATA, ~/.cache/minigan)")
     p.add_argument("--out", default=os.path.join("runs", "mnist_gan"))
-    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.npz")
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--log-every", type=int, default=10, help="steps between progress-bar updates")
-    p.add_argument("--eval-every", type=int, default=0, metavar="N",
+    add_run_flags(p)
+    p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
+    p.add_argument("--log-every", type=positive_int, default=10,
+                   help="steps between progress-bar updates (and divergence checks)")
+    p.add_argument("--eval-every", type=non_negative_int, default=0, metavar="N",
                    help="every N epochs, score 2,000 samples with minigan.metrics (Frechet distance in "
                         "LeNet features, modes covered, ...) into metrics.jsonl; 0: never")
-    args = p.parse_args(argv)
-    if args.eval_every < 0:
-        p.error("--eval-every must be >= 0")
-    if args.eval_every and args.dataset != "mnist":
-        p.error("--eval-every scores digits with an MNIST classifier: it needs --dataset mnist")
+    add_debug_flag(p)
+    return p
+
+
+def parse_args(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.given = given_options(parser, argv)  # for the resume check: what was typed
     return args
 
 
@@ -78,10 +100,27 @@ def settings(args) -> dict:
     base = PAPER_DEFAULTS.get(args.loss, DCGAN_DEFAULTS)
     return {"arch": args.arch, "loss": args.loss, "dataset": args.dataset, "batch_size": args.batch_size,
             "seed": args.seed, "limit": args.limit, "latent_dim": 100, "remedy": args.remedy,
+            "data_dir": os.path.abspath(args.data_dir) if args.data_dir else None,
             "optimizer": base["optimizer"],
             "lr": args.lr if args.lr is not None else base["lr"],
             "betas": list(args.betas) if args.betas is not None else base["betas"],
             "n_critic": args.n_critic if args.n_critic is not None else base["n_critic"]}
+
+
+def configuration(args, checkpoint, source) -> dict:
+    """A new run's settings, or a resumed run's saved ones (a typed flag that contradicts them is
+    an error); then the checks that need the whole configuration."""
+    if checkpoint is None:
+        config = settings(args)
+    else:
+        typed = {key: value for key, value in settings(args).items() if key in args.given}
+        config = resumed_config(checkpoint["config"], typed, source)
+    if config["limit"] is not None and config["limit"] < config["batch_size"]:
+        raise UsageError(f"--limit {config['limit']} is below --batch-size {config['batch_size']}: "
+                         "not one full batch to train on")
+    if args.eval_every and config["dataset"] != "mnist":
+        raise UsageError("--eval-every scores digits with an MNIST classifier: it needs --dataset mnist")
+    return config
 
 
 def make_optimizer(config, params):
@@ -200,85 +239,103 @@ def evaluate_generator(G, evaluator, latent_dim: int, device, seed: int = 0, n: 
     return evaluator(minigan.functional.concatenate(samples))
 
 
-def read_steps(path: str) -> list:
-    """[(step, metrics)] from steps.jsonl, as written by earlier epochs of this run."""
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [(row.pop("step"), row) for row in rows]
-
-
 def epoch_means(rows: list) -> dict:
     keys = sorted({k for _, row in rows for k in row})
     return {k: float(np.mean([row[k] for _, row in rows if k in row])) for k in keys}
 
 
+def load_data(config: dict, checkpoint, device):
+    """(dataset, loader) as the configuration says; a resumed run must find the same number of
+    images it trained on (not, say, the embedded sample in place of the full set)."""
+    dataset = training_set(config["dataset"], config.get("data_dir"), config["limit"])
+    if config["batch_size"] > len(dataset):
+        raise UsageError(f"--batch-size {config['batch_size']} is larger than the dataset ({len(dataset)} images)")
+    if checkpoint is not None and checkpoint.get("dataset_size", len(dataset)) != len(dataset):
+        raise RunError(f"the run trained on {checkpoint['dataset_size']} images, but {len(dataset)} are found now "
+                       f"({dataset.source}): give it the same data (--data-dir, $MINIGAN_DATA)")
+    loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True, drop_last=True,
+                        seed=config["seed"], device=device)
+    return dataset, loader
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    checkpoint_path = os.path.join(args.out, "checkpoint.npz")
-    checkpoint = minigan.load(checkpoint_path) if args.resume else None
-    config = checkpoint["config"] if checkpoint else settings(args)
-    minigan.manual_seed(config["seed"])
+    run_script(train, args, build_parser())
 
-    dataset = training_set(args.dataset, args.data_dir, args.limit)
-    loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True, drop_last=True,
-                        seed=config["seed"], device=args.device)
-    G, D = build(config["arch"], config["loss"], config["latent_dim"])
-    D = with_remedy(D, config["remedy"])
-    G.to(args.device)
-    D.to(args.device)
-    trainer = GANTrainer(G, D, make_optimizer(config, G.parameters()), make_optimizer(config, D.parameters()),
-                         get_loss(config["loss"]), config["latent_dim"], config["n_critic"], args.device)
-    fixed_z = trainer.sample_z(SAMPLE_GRID)
-    evaluator = SampleEvaluator(device=args.device) if args.eval_every else None
-    start_epoch = 1
-    if checkpoint:
-        trainer.load_state_dict(checkpoint["trainer"])
-        loader.load_state_dict(checkpoint["loader"])
-        minigan.backend.set_rng_state(checkpoint["rng"])
-        fixed_z = checkpoint["fixed_z"].to(args.device)
-        start_epoch = int(checkpoint["epoch"]) + 1
-        print(f"resuming from {checkpoint_path} after epoch {start_epoch - 1}")
-    print(f"training {config['arch']} with the {config['loss']} loss on {len(dataset)} images, "
-          f"device {args.device}, {len(loader)} steps per epoch")
 
-    steps_path = os.path.join(args.out, "steps.jsonl")  # every step's metrics, for the plot
-    history, log = (read_steps(steps_path) if checkpoint else []), MetricsLog()
-    if not checkpoint and os.path.exists(steps_path):
-        os.remove(steps_path)  # a fresh run in an old folder starts a fresh record
-    for epoch in range(start_epoch, args.epochs + 1):
-        bar, rows, started = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}"), [], time.time()
-        for i, (real, _) in enumerate(loader, 1):
-            log.record(trainer.d_steps + 1, trainer.step(real))
-            if i % args.log_every == 0 or i == len(loader):
-                new = log.flush()  # the one host copy of the metrics, and the NaN check
-                rows += new
-                bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in ("d_loss", "g_loss", "d_real", "d_fake")})
+def train(args) -> None:
+    run = Run(args.out, keep=args.keep, max_weight=args.max_weight, outputs=OUTPUTS)
+    with run.stop_signals():
+        checkpoint = run.open(args.resume, args.overwrite)
+        config = configuration(args, checkpoint, run.saved and run.saved[0])
+        minigan.manual_seed(config["seed"])
+        dataset, loader = load_data(config, checkpoint, args.device)
+        G, D = build(config["arch"], config["loss"], config["latent_dim"])
+        D = with_remedy(D, config["remedy"])
+        G.to(args.device)
+        D.to(args.device)
+        trainer = GANTrainer(G, D, make_optimizer(config, G.parameters()), make_optimizer(config, D.parameters()),
+                             get_loss(config["loss"]), config["latent_dim"], config["n_critic"], args.device)
+        fixed_z = trainer.sample_z(SAMPLE_GRID)
+        evaluator = SampleEvaluator(device=args.device) if args.eval_every else None
+        if checkpoint:
+            trainer.load_state_dict(checkpoint["trainer"])
+            loader.load_state_dict(checkpoint["loader"])
+            minigan.backend.set_rng_state(checkpoint["rng"])
+            fixed_z = checkpoint["fixed_z"].to(args.device)
+            print(f"resuming from {run.saved[0]} at epoch {run.epoch}, step {run.step}")
+        epochs = run.epochs(args.epochs)
+        if not epochs:
+            print(f"nothing to do: the run in {args.out} has done its {run.epoch} epochs (ask for more with --epochs)")
+            return
+        print(f"training {config['arch']} with the {config['loss']} loss on {len(dataset)} images, "
+              f"device {args.device}, {len(loader)} steps per epoch")
+
+        def state() -> dict:
+            return {"config": config, "trainer": trainer.state_dict(), "loader": loader.state_dict(),
+                    "rng": minigan.backend.rng_state(), "fixed_z": fixed_z, "dataset_size": len(dataset)}
+
+        run.track(loader, trainer.G, trainer.D)
+        run.stop_if_asked(state)  # a signal during the set-up
+        for epoch in epochs:
+            timing = train_epoch(run, trainer, loader, args, epoch, state)
+            end_epoch(run, trainer, config, args, epoch, fixed_z, evaluator, state, timing, first=epoch == epochs[0])
+
+
+def train_epoch(run, trainer, loader, args, epoch: int, state) -> tuple:
+    """The steps of one epoch (those left of it, after a mid-epoch resume), with a progress bar;
+    returns (steps taken, seconds)."""
+    bar, started, steps = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}"), time.time(), 0
+    bar.update(run.batches_done, {})
+    try:
+        for real, _ in loader:
+            new = run.record(trainer.step(real), args.log_every)  # the host copy and divergence check
+            steps += 1
+            if new:
+                bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in SHOWN})
+            run.stop_if_asked(state)
+    finally:
         bar.close()
-        history += rows
-        with open(steps_path, "a") as f:
-            f.writelines(json.dumps({"step": step, **row}) + "\n" for step, row in rows)
-        seconds = time.time() - started
-        summary = {"epoch": epoch, "step": trainer.d_steps, **epoch_means(rows), "seconds": round(seconds, 2),
-                   "images_per_s": round(len(loader) * config["batch_size"] / seconds, 1)}
-        if evaluator is not None and epoch % args.eval_every == 0:
-            summary.update(evaluate_generator(trainer.G, evaluator, config["latent_dim"], args.device,
-                                              seed=config["seed"]))
-        save_samples(trainer, fixed_z, os.path.join(args.out, f"samples_epoch_{epoch:03d}.png"))
-        with open(os.path.join(args.out, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(summary) + "\n")
-        if not plot_losses(history, os.path.join(args.out, "losses.png")) and epoch == start_epoch:
-            print("matplotlib is not installed: skipping losses.png (pip install matplotlib)")
-        if evaluator is not None:
-            plot_quality(os.path.join(args.out, "metrics.jsonl"), os.path.join(args.out, "quality.png"))
-        minigan.save({"config": config, "trainer": trainer.state_dict(), "loader": loader.state_dict(),
-                      "rng": minigan.backend.rng_state(), "fixed_z": fixed_z, "epoch": epoch}, checkpoint_path)
-        quality = (f", FD {summary['frechet_distance']:.1f}, {summary['modes_covered']} modes"
-                   if "frechet_distance" in summary else "")
-        print(f"epoch {epoch}: d_loss {summary.get('d_loss', float('nan')):.3f} "
-              f"g_loss {summary.get('g_loss', float('nan')):.3f} ({seconds:.1f}s{quality}); wrote {args.out}")
+    return steps, time.time() - started
+
+
+def end_epoch(run, trainer, config, args, epoch: int, fixed_z, evaluator, state, timing, first: bool) -> None:
+    """The epoch's grid, metrics row, plots and checkpoint."""
+    rows, (steps, seconds) = run.end_epoch(), timing
+    summary = {"epoch": epoch, "step": run.step, **epoch_means(rows), "seconds": round(seconds, 2),
+               "images_per_s": round(steps * config["batch_size"] / max(seconds, 1e-9), 1)}
+    if evaluator is not None and epoch % args.eval_every == 0:
+        summary.update(evaluate_generator(trainer.G, evaluator, config["latent_dim"], args.device, seed=config["seed"]))
+    save_samples(trainer, fixed_z, os.path.join(args.out, f"samples_epoch_{epoch:03d}.png"))
+    if not plot_losses(run.read_steps(), os.path.join(args.out, "losses.png")) and first:
+        print("matplotlib is not installed: skipping losses.png (pip install matplotlib)")
+    quality = (f", FD {summary['frechet_distance']:.1f}, {summary['modes_covered']} modes"
+               if "frechet_distance" in summary else "")
+    print(f"epoch {epoch}: d_loss {summary.get('d_loss', float('nan')):.3f} "
+          f"g_loss {summary.get('g_loss', float('nan')):.3f} ({seconds:.1f}s{quality}); wrote {args.out}")
+    run.finish_epoch(summary, state)
+    if evaluator is not None:
+        plot_quality(os.path.join(args.out, "metrics.jsonl"), os.path.join(args.out, "quality.png"))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import numpy as np
 
 import minigan
 from minigan import nn, optim
+from minigan.cli import add_debug_flag, non_negative_int, positive_float, positive_int, run_script
 from minigan.gan import get_loss
 from minigan.gan.toy import Affine, UniformNoiseTrainer, decay_learning_rate, toy_mlp
 
@@ -36,19 +37,25 @@ STAGES = (0.0, 0.08, 0.25, 1.0)  # fractions of --steps at which a panel is take
 EVAL_SAMPLES = 20_000
 
 
-def parse_args(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--steps", type=int, default=3000, help="D steps after the warm-up (G steps: steps / n-critic)")
-    p.add_argument("--hidden", type=int, default=64, help="width of both nets' two hidden layers")
-    p.add_argument("--n-critic", type=int, default=1, help="D steps per G step (the paper's k)")
-    p.add_argument("--warmup", type=int, default=200, help="D steps with G frozen before the first panel")
+    p.add_argument("--steps", type=positive_int, default=3000,
+                   help="D steps after the warm-up (G steps: steps / n-critic)")
+    p.add_argument("--hidden", type=positive_int, default=64, help="width of both nets' two hidden layers")
+    p.add_argument("--n-critic", type=positive_int, default=1, help="D steps per G step (the paper's k)")
+    p.add_argument("--warmup", type=non_negative_int, default=200, help="D steps with G frozen before the first panel")
     p.add_argument("--loss", choices=["minimax", "non-saturating"], default="non-saturating")
-    p.add_argument("--batch-size", type=int, default=512)
-    p.add_argument("--lr", type=float, default=2e-3, help="Adam's lr, decayed linearly to 2%% of it")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=512)
+    p.add_argument("--lr", type=positive_float, default=2e-3, help="Adam's lr, decayed linearly to 2%% of it")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--out", default=os.path.join("runs", "toy1d_gan"))
-    return p.parse_args(argv)
+    add_debug_flag(p)
+    return p
+
+
+def parse_args(argv=None):
+    return build_parser().parse_args(argv)
 
 
 def data_density(x: np.ndarray) -> np.ndarray:
@@ -174,7 +181,10 @@ def plot(snapshots, path: str) -> bool:
 
 
 def main(argv=None) -> list:
-    args = parse_args(argv)
+    return run_script(run, parse_args(argv), build_parser())
+
+
+def run(args) -> list:
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
     print(f"1-D GAN ({args.loss} loss): data N({DATA_MEAN}, {DATA_STD}^2), z ~ U[0, 1), "

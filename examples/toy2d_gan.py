@@ -34,6 +34,7 @@ import numpy as np
 
 import minigan
 from minigan import optim
+from minigan.cli import add_debug_flag, positive_int, run_script
 from minigan.gan import LOSSES, GANTrainer, get_loss
 from minigan.gan.toy import (Packed, decay_learning_rate, grid_centers, grid_of_gaussians, mode_coverage,
                              ring_centers, ring_of_gaussians, toy_mlp)
@@ -65,19 +66,24 @@ def parse_game(text: str) -> tuple:
     return get_loss(name).name, int(pack[4:]) if pack else 1
 
 
-def parse_args(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", choices=sorted(DATASETS), default="ring")
     p.add_argument("--losses", nargs="+", type=parse_game, default=[parse_game(g) for g in DEFAULT_GAMES],
                    metavar="GAME", help=f"games among {', '.join(LOSSES)}, each optionally ':packN'")
-    p.add_argument("--seeds", type=int, default=5, help="runs per game, seeds 0..N-1")
-    p.add_argument("--steps", type=int, default=3000, help="D steps per run (G steps = steps / n_critic)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs trained in parallel")
+    p.add_argument("--seeds", type=positive_int, default=5, help="runs per game, seeds 0..N-1")
+    p.add_argument("--steps", type=positive_int, default=3000, help="D steps per run (G steps = steps / n_critic)")
+    p.add_argument("--batch-size", type=positive_int, default=128)
+    p.add_argument("--jobs", type=positive_int, default=min(2, os.cpu_count() or 1), help="runs trained in parallel")
     p.add_argument("--quick", action="store_true", help="one seed: a smoke run")
     p.add_argument("--out", default=os.path.join("runs", "toy2d_gan"))
-    args = p.parse_args(argv)
+    add_debug_flag(p)
+    return p
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
     if args.quick:
         args.seeds = 1
     return args
@@ -221,7 +227,10 @@ def density_image(samples: np.ndarray, half: float, pixels: int = 96) -> np.ndar
 
 
 def main(argv=None) -> list:
-    args = parse_args(argv)
+    return run_script(compare, parse_args(argv), build_parser())
+
+
+def compare(args) -> list:
     os.makedirs(args.out, exist_ok=True)
     _, centers, std, _ = DATASETS[args.dataset]
     started = time.time()

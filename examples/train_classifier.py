@@ -1,12 +1,15 @@
 """Train the LeNet of minigan.classifier on the embedded MNIST sample, with minigan itself.
 
-    python examples/train_classifier.py                     # writes minigan/_assets/classifier/lenet_mnist.npz
+    python examples/train_classifier.py                     # writes runs/classifier/lenet_mnist.npz
     python examples/train_classifier.py --out /tmp/lenet.npz --epochs 3 --limit 2000
+    python examples/train_classifier.py --install           # replaces the weights shipped in the package
 
 The 10,000 digits shipped with minigan are split: the first 9,000 train (Adam, cross-entropy,
 each digit shifted by up to 2 pixels), the last 1,000 are held out and only measure accuracy.
 Seeds are fixed, so a run gives the same weights each time on the same machine. The weights
-are what :func:`minigan.classifier.pretrained` loads, for :mod:`minigan.metrics`.
+are what :func:`minigan.classifier.pretrained` loads, for :mod:`minigan.metrics`: only
+--install writes them into the package (minigan/_assets/classifier/lenet_mnist.npz); any other
+run writes to --out, so a smoke run cannot replace the shipped classifier.
 
 On a busy shared CPU, OPENBLAS_NUM_THREADS=1 can make this many times faster: the small
 matrix products of LeNet gain nothing from threads and lose a lot when the cores are taken.
@@ -14,6 +17,7 @@ matrix products of LeNet gain nothing from threads and lose a lot when the cores
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -21,25 +25,36 @@ import numpy as np
 import minigan
 from minigan import functional as F
 from minigan import optim
+from minigan.cli import add_debug_flag, non_negative_int, positive_float, positive_int, run_script
 from minigan.classifier import HELD_OUT, WEIGHTS, LeNet, embedded_digits
 from minigan.data import ArrayDataset, DataLoader
 
 MAX_SHIFT = 2  # pixels: random translations make the features less sensitive to where a digit sits
 
 
-def parse_args(argv=None):
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate, halved every 4 epochs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--limit", type=int, default=None, help="train on the first N training digits only (a smoke test)")
-    p.add_argument("--out", default=str(WEIGHTS))
-    args = p.parse_args(argv)
-    if args.epochs < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
-        p.error("--epochs, --batch-size and --limit must be positive")
+    p.add_argument("--epochs", type=positive_int, default=12)
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate, halved every 4 epochs")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="train on the first N training digits only (a smoke test)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=os.path.join("runs", "classifier", "lenet_mnist.npz"),
+                       help="where the weights go")
+    where.add_argument("--install", action="store_true",
+                       help=f"write the weights into the package ({WEIGHTS}), for minigan.metrics")
+    add_debug_flag(p)
+    return p
+
+
+def parse_args(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.install:
+        args.out = str(WEIGHTS)
     return args
 
 
@@ -82,7 +97,11 @@ def train_epoch(model, optimizer, loader, rng, device) -> float:
 
 
 def main(argv=None) -> dict:
-    args = parse_args(argv)
+    return run_script(train, parse_args(argv), build_parser())
+
+
+def train(args) -> dict:
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     minigan.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     images, labels = embedded_digits()

@@ -12,6 +12,12 @@ records the Function as the ``creator`` of the output: the graph is the chain of
 :func:`backward` walks that graph from the output to the leaves in reverse topological
 order (with a loop, never recursion), calling each ``backward`` once with the sum of the
 gradients that reached it (the multivariate chain rule).
+
+In-place writes (an optimizer step, ``load_state_dict``, weight clipping) would change a value
+that backward still needs. So every Tensor carries a :class:`VersionCounter`, shared by tensors
+that share memory (``detach()``, views such as ``reshape`` or ``transpose``), that each in-place
+write bumps (``Tensor._bump_version()``); a saved value remembers the version it had, and
+backward raises if it has moved on, as PyTorch does.
 """
 from __future__ import annotations
 
@@ -60,6 +66,28 @@ def profile(sync: bool = False):
         _profile = previous
 
 
+class VersionCounter:
+    """How many in-place writes a block of memory has seen; one object shared by every Tensor
+    that looks at that memory, so a write through any of them is seen by all."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
+
+
+def _check_version(fn, what: str, array, counter, saved_version: int) -> None:
+    """Raise, as PyTorch does, if a value saved for ``fn``'s backward was written in place since."""
+    if counter.value != saved_version:
+        raise RuntimeError(
+            f"one of the variables needed for gradient computation has been modified by an inplace "
+            f"operation: [{array.dtype} {tuple(array.shape)}] {what} of {fn.name} is at version "
+            f"{counter.value}; expected version {saved_version} instead. Hint: an in-place write (an "
+            "optimizer step, load_state_dict, weight clipping, Module.to, ...) happened between this "
+            "forward and its backward; call backward (or minigan.grad) before the write, or run the "
+            "forward again after it.")
+
+
 class Function:
     """One differentiable op. Subclasses define ``forward`` and ``backward``.
 
@@ -68,12 +96,17 @@ class Function:
     - ``save_inputs``: indices of inputs whose values backward reads (``self.saved_input(i)``);
     - ``save_output``: True if backward reads the output (``self.saved_output()``).
 
-    Other values ``forward`` stores on ``self`` (masks, shapes, parameters) are constants
-    for backward. All of it is freed once backward has run, unless ``retain_graph``.
+    Saved values are checked against in-place writes before backward runs. Other values
+    ``forward`` stores on ``self`` (masks, shapes, parameters) are constants for backward: they
+    must be new arrays, never an input's or the output's own memory (that would escape the
+    check). ``is_view``: the output is a view of input 0's memory (reshape, transpose, basic
+    indexing), so it shares input 0's version counter. All of it is freed once backward has
+    run, unless ``retain_graph``.
     """
 
     save_inputs: tuple = ()
     save_output: bool = False
+    is_view: bool = False
 
     def __call__(self, *inputs):
         if _profile is not None:
@@ -85,17 +118,22 @@ class Function:
         arrays = [t.array for t in inputs]
         if len(arrays) > 1:
             backend.check_same_device(self.name, arrays)
-        out = self.forward(*arrays)
+        with backend.on_device_of(arrays[0] if arrays else None):  # on cuda:N, CuPy must run on N
+            out = self.forward(*arrays)
+        version = inputs[0]._version_counter if self.is_view else None  # a view shares its base's
         record = is_grad_enabled() and any(t.requires_grad for t in inputs)
         if not record:
-            return Tensor(out)
+            return Tensor(out, version_counter=version)
         self.parents = tuple(t._node() for t in inputs)
         self.needs_input_grad = tuple(t.requires_grad for t in inputs)
         self.out_shape, self.out_dtype = out.shape, out.dtype  # for minigan.viz
-        self.saved = {i: (inputs[i].array, self.parents[i]) for i in self.save_inputs}
+        result = Tensor(out, requires_grad=True, creator=self, version_counter=version)
+        # each saved value: (array, graph node, version counter, its version now)
+        self.saved = {i: (inputs[i].array, self.parents[i], inputs[i]._version_counter,
+                          inputs[i]._version_counter.value) for i in self.save_inputs}
         if self.save_output:
-            self.saved["out"] = out
-        return Tensor(out, requires_grad=True, creator=self)
+            self.saved["out"] = (out, None, result._version_counter, result._version_counter.value)
+        return result
 
     @property
     def name(self) -> str:
@@ -110,14 +148,28 @@ class Function:
     # -- saved values, as Tensors that lead back into the graph ------------------------
     def saved_input(self, i: int) -> "Tensor":
         """Input ``i`` as a Tensor whose creator is the input's own creator (so it is differentiable)."""
-        data, parent = self._saved()[i]
+        data, parent, counter, _ = self._check_saved(i)
         if isinstance(parent, Tensor):  # a leaf: hand back the leaf itself
             return parent
-        return Tensor(data, requires_grad=parent is not None, creator=parent)
+        return Tensor(data, requires_grad=parent is not None, creator=parent, version_counter=counter)
 
     def saved_output(self) -> "Tensor":
         """The output as a Tensor created by this Function (so it is differentiable)."""
-        return Tensor(self._saved()["out"], requires_grad=True, creator=self)
+        data, _, counter, _ = self._check_saved("out")
+        return Tensor(data, requires_grad=True, creator=self, version_counter=counter)
+
+    def _check_saved(self, key):
+        """The saved entry ``key`` (an input index or "out"), after checking that no in-place
+        write changed it since the forward."""
+        entry = self._saved()[key]
+        data, parent, counter, version = entry
+        _check_version(self, "output 0" if key == "out" else f"input {key}", data, counter, version)
+        if isinstance(parent, Tensor) and parent.array is not data:  # a leaf given a new array
+            raise RuntimeError(
+                f"{self.name}: input {key} (a leaf of shape {parent.shape}) had its array replaced "
+                "(.array or .data assigned) after the forward that saved it; call backward "
+                "before replacing it, or run the forward again after")
+        return entry
 
     def _saved(self):
         if self.saved is None:
@@ -180,11 +232,15 @@ def _run_backward(roots, root_grads, targets, retain_graph, create_graph):
     """
     order = _topological_order(roots)
     reach = None if targets is None else _leading_to(order, targets)
+    for node in reversed(order):  # check every saved value before any gradient lands (a failed call changes nothing)
+        if isinstance(node, Function) and (reach is None or id(node) in reach):
+            for key in node.saved:
+                node._check_saved(key)
     target_ids = set() if targets is None else {id(t) for t in targets}
     grads, found, fresh = {}, {}, set()
     for node, g in zip(roots, root_grads):
         grads[id(node)] = g if id(node) not in grads else grads[id(node)] + g
-    with _grad_mode(create_graph):
+    with _grad_mode(create_graph), backend.on_device_of(root_grads[0].array):
         for node in reversed(order):
             g = grads.pop(id(node), None)
             if g is None:
@@ -245,6 +301,9 @@ def _seed_gradient(output, grad):
         raise TypeError(f"backward: grad must be a Tensor, got {type(grad).__name__}")
     if grad.shape != output.shape:
         raise ValueError(f"backward: grad has shape {grad.shape} but the output has shape {output.shape}")
+    if grad.dtype != output.dtype or grad.device != output.device:  # it would spread into every .grad
+        raise TypeError(f"backward: grad is {grad.dtype} on {grad.device} but the output is {output.dtype} "
+                        f"on {output.device}")
     return grad
 
 
@@ -259,6 +318,14 @@ def backward(output, grad=None, retain_graph=False, create_graph=False) -> None:
     _run_backward([output._node()], [seed], None, retain_graph or create_graph, create_graph)
 
 
+def _tensors(name: str, value) -> list:
+    """A Tensor or a sequence of Tensors, as a list (for grad's outputs and inputs)."""
+    values = [value] if isinstance(value, Tensor) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, Tensor) for v in values):
+        raise TypeError(f"grad: {name} must be a Tensor or a sequence of Tensors, got {type(value).__name__}")
+    return list(values)
+
+
 def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=None, allow_unused=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (``.grad`` is not touched).
 
@@ -268,9 +335,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph=False, retain_graph=No
     gradient norm. An input the outputs do not depend on raises, unless ``allow_unused``
     (then its gradient is None).
     """
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    single = isinstance(inputs, Tensor)
-    inputs = [inputs] if single else list(inputs)
+    outputs = _tensors("outputs", outputs)
+    inputs = _tensors("inputs", inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs] * len(outputs)
     if len(grad_outputs) != len(outputs):

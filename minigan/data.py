@@ -68,6 +68,7 @@ class _IDXDataset:
     system_dirs: tuple = ()
     classes: tuple = ()
     install_hint = ""  # another way to get the files, for the not-found message
+    split_sizes = {"train": 60_000, "t10k": 10_000}  # examples per split, for the download size limit
 
     def __init__(self, root=None, train=True, download=True, limit=None, mirrors=None, progress=True):
         if limit is not None and (not isinstance(limit, int) or limit < 0):
@@ -131,11 +132,19 @@ class _IDXDataset:
             try:
                 for stem in stems:
                     if self._existing(destination, stem) is None:
-                        download(stem, mirrors, destination, self.sha256[stem], progress)
+                        download(stem, mirrors, destination, self.sha256[stem], progress,
+                                 max_bytes=self._download_limit(stem))
                 return (*self._read_verified(destination, stems), f"downloaded to {destination}")
             except DownloadError as err:
                 failure = err
         return self._when_missing(root, stems, failure)
+
+    def _download_limit(self, stem: str) -> int:
+        """The most bytes ``stem``.gz may have: its content's size (a 16-byte header and 28 x 28
+        bytes per image, or an 8-byte header and a byte per label) plus gzip's worst overhead."""
+        count = self.split_sizes[stem.split("-")[0]]
+        content = 16 + 28 * 28 * count if "-images-" in stem else 8 + count
+        return content + content // 100 + 4096
 
     def _read_verified(self, folder: Path, stems) -> tuple:
         """Images and labels from ``folder``, each file checked against its known SHA-256."""
@@ -297,12 +306,18 @@ class DataLoader:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`'s output: the next epoch replays the saved one's order
-        and starts after its ``batches_served`` batches."""
+        and starts after its ``batches_served`` batches (all of them: an empty rest of that
+        epoch). A count past this loader's epoch raises ValueError; nothing changes then."""
         missing = {"rng", "batches_served"} - set(state)
         if missing:
             raise ValueError(f"DataLoader.load_state_dict: missing keys {sorted(missing)}")
+        served = state["batches_served"]
+        if isinstance(served, bool) or not isinstance(served, (int, np.integer)) or not 0 <= served <= len(self):
+            raise ValueError(f"DataLoader.load_state_dict: batches_served must be an int from 0 to the "
+                             f"{len(self)} batches of an epoch here ({len(self.dataset)} items, batch_size "
+                             f"{self.batch_size}), got {served!r}: a state from another dataset or batch size?")
         self._rng.bit_generator.state = state["rng"]
-        self._resume_at = int(state["batches_served"])
+        self._resume_at = int(served)
         self._epoch_start, self._served = None, 0
 
 

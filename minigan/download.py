@@ -1,18 +1,27 @@
 """Downloading a data file safely: from the first mirror that serves it whole, with a
-progress bar, into a temporary file that is renamed only once its SHA-256 is right."""
+progress bar, into a temporary file that is renamed only once its SHA-256 is right.
+
+A mirror is not trusted to behave: each read waits at most ``timeout`` seconds, the whole file
+must arrive within ``deadline`` seconds (a server that trickles a byte at a time is given up
+on), and no more than ``max_bytes`` are accepted (a server that streams without end is cut off,
+and nothing that large is written)."""
 from __future__ import annotations
 
 import http.client
 import os
-import secrets
 import socket
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from .files import remove_stale_temps, temp_path
 from .idx import DataError, _content_sha256
+
+DEADLINE = 15 * 60.0  # seconds for one file, from the request to the last byte
+MAX_BYTES = 1 << 30  # the most bytes accepted for one file, unless the caller knows better
 
 
 class DownloadError(OSError):
@@ -24,13 +33,15 @@ class DownloadError(OSError):
 
 
 def download(stem: str, mirrors, directory, sha256: str, progress: bool = True,
-             timeout: float = 30.0) -> Path:
+             timeout: float = 30.0, deadline: float = DEADLINE, max_bytes: int = MAX_BYTES) -> Path:
     """Download ``stem + ".gz"`` from the first mirror that serves it whole, into ``directory``.
 
     The file is streamed to a temporary name in ``directory`` and renamed to its final name
     only once complete and once the SHA-256 of its (gunzipped) content equals ``sha256``, so
     an interrupted or wrong download never leaves a file behind. ``mirrors`` are base URLs
-    tried in order. Raises :class:`DownloadError` listing what every mirror did.
+    tried in order. ``timeout`` bounds each wait for the server, ``deadline`` the whole
+    transfer of one file (seconds), ``max_bytes`` its size. Raises :class:`DownloadError`
+    listing what every mirror did.
     """
     directory = Path(directory)
     try:
@@ -38,11 +49,12 @@ def download(stem: str, mirrors, directory, sha256: str, progress: bool = True,
     except OSError as err:
         raise DownloadError(f"cannot create the download folder {directory}: {err}") from err
     target = directory / f"{stem}.gz"
+    remove_stale_temps(target, ".part")  # left by a download that was killed
     failures, offline = [], True
     for url in _urls(mirrors, target.name):
-        temp = directory / f".{target.name}.{secrets.token_hex(4)}.part"
+        temp = temp_path(target, ".part")
         try:
-            _fetch(url, temp, progress, timeout)
+            _fetch(url, temp, progress, timeout, time.monotonic() + deadline, max_bytes)
             _verify(temp, sha256)
             os.replace(temp, target)
             return target
@@ -61,17 +73,25 @@ def _urls(mirrors, filename: str) -> list:
     return [base.rstrip("/") + "/" + filename for base in mirrors]
 
 
-def _fetch(url: str, temp: Path, progress: bool, timeout: float) -> None:
-    """Stream ``url`` into the new file ``temp``, checking the length the server announced."""
+def _fetch(url: str, temp: Path, progress: bool, timeout: float, give_up_at: float, max_bytes: int) -> None:
+    """Stream ``url`` into the new file ``temp``, checking the length the server announced,
+    the size limit and the deadline (``give_up_at``, on the time.monotonic clock) as it goes."""
     with urllib.request.urlopen(url, timeout=timeout) as response, open(temp, "xb") as out:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None and total > max_bytes:
+            raise DownloadError(f"the server announces {total} bytes, more than the {max_bytes} this file may have")
         bar = _progress_bar(total, Path(urllib.parse.urlparse(url).path).name) if progress else None
-        received = 0
+        received, started = 0, time.monotonic()
         try:
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
+            while chunk := response.read1(1 << 16):  # read1: what has arrived, so the clock is checked often
                 received += len(chunk)
+                if received > max_bytes:
+                    raise DownloadError(f"the server sent more than {max_bytes} bytes, the most this file may have")
+                if time.monotonic() > give_up_at:
+                    raise DownloadError(f"gave up after {time.monotonic() - started:.0f} s with {received} bytes "
+                                        "received: the server is too slow (the deadline for one file)")
+                out.write(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
         finally:

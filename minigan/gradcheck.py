@@ -80,19 +80,25 @@ def _compare_input(i, x, g, loss_value, eps, atol, rtol):
     host = original.copy()
     for index in np.ndindex(*x.shape):
         host[index] = original[index] + eps
-        x.array[...] = backend.to_device(host, x.device)
+        _write(x, host)
         plus = loss_value()
         host[index] = original[index] - eps
-        x.array[...] = backend.to_device(host, x.device)
+        _write(x, host)
         minus = loss_value()
         host[index] = original[index]
         numeric = (plus - minus) / (2 * eps)
         if not abs(grad[index] - numeric) <= atol + rtol * abs(numeric):
-            x.array[...] = backend.to_device(original, x.device)
+            _write(x, original)
             raise GradcheckError(
                 f"gradcheck: input {i} (shape {x.shape}), element {index}: "
                 f"analytic {grad[index]:.8g} but numeric {numeric:.8g}")
-    x.array[...] = backend.to_device(original, x.device)
+    _write(x, original)
+
+
+def _write(x, host) -> None:
+    """x's values := host's, in place (an in-place write: x's version goes up)."""
+    x.array[...] = backend.to_device(host, x.device)
+    x._bump_version()
 
 
 def gradgradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0) -> bool:

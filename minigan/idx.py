@@ -1,9 +1,16 @@
 """IDX files, the format MNIST and Fashion-MNIST ship in: a header of magic number and
-sizes, then the raw values. :func:`read_idx` reads gzip or raw files and checks every header."""
+sizes, then the raw values. :func:`read_idx` reads gzip or raw files and checks every header.
+
+A file is untrusted until checked, so the header is read first and the rest of the file is
+read only up to the size the header declares (plus one byte, to notice a file too long): a
+small gzip file cannot inflate into gigabytes behind a header that declares a few bytes. A
+declared size is itself bounded: at most ``max_bytes`` (:data:`MAX_BYTES`), and, for a gzip
+file, at most :data:`MAX_INFLATION` times the file's compressed size."""
 from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -14,35 +21,70 @@ LABELS_MAGIC = 0x00000801  # uint8, 1 dimension (count)
 # IDX type byte -> element dtype (all multi-byte values are big-endian)
 IDX_DTYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+MAX_BYTES = 1 << 30  # the largest IDX content read by default (MNIST's biggest file: 47 MB)
+MAX_INFLATION = 1000  # a gzip file may declare at most this many times its own size (zlib's limit is ~1032)
 
 
 class DataError(ValueError):
     """A data file that is malformed, truncated, or not the file it should be."""
 
 
-def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
+def read_idx(path, expected_magic: int | None = None, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """The array stored in the IDX file at ``path`` (gzip-compressed or raw).
 
     The header is checked: a known magic number (``expected_magic``, e.g. ``0x803`` for uint8
-    images of shape (N, rows, cols), when given) and a data size that matches its dimensions.
-    Any problem raises :class:`DataError` naming the file.
+    images of shape (N, rows, cols), when given) and a data size that matches its dimensions
+    and stays within ``max_bytes``. Any problem raises :class:`DataError` naming the file.
     """
     path = Path(path)
-    return _parse_idx(_read_bytes(path), path, expected_magic)
+    return _parse_idx(_read_bytes(path, max_bytes), path, expected_magic)
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when they start with the gzip magic."""
+def _read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
+    """The file's content, gunzipped when it starts with the gzip magic: the header, then at
+    most the data size the header declares plus one byte (see the module docstring)."""
     with open(path, "rb") as file:
-        raw = file.read()
-    if not raw.startswith(GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except EOFError as err:
-        raise DataError(f"{path}: truncated gzip file ({len(raw)} bytes; {err})") from err
-    except (OSError, ValueError) as err:  # gzip.BadGzipFile, zlib.error
-        raise DataError(f"{path}: corrupt gzip file ({err})") from err
+        compressed = file.read(2) == GZIP_MAGIC
+        file.seek(0)
+        size = path.stat().st_size
+        if not compressed:
+            return _read_declared(file, path, max_bytes)
+        try:
+            with gzip.GzipFile(fileobj=file) as stream:
+                return _read_declared(stream, path, min(max_bytes, MAX_INFLATION * size + 4096))
+        except DataError:
+            raise
+        except EOFError as err:
+            raise DataError(f"{path}: truncated gzip file ({size} bytes; {err})") from err
+        except (OSError, ValueError) as err:  # gzip.BadGzipFile, zlib.error
+            raise DataError(f"{path}: corrupt gzip file ({err})") from err
+
+
+def _read_declared(stream, path: Path, max_bytes: int) -> bytes:
+    """The header, then the data up to the size it declares + 1 byte (or what there is when the
+    bytes do not start like an IDX header, for _parse_idx to explain)."""
+    head = stream.read(4)
+    if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in IDX_DTYPES:
+        return head + stream.read(64)  # enough for the error message; never the whole file
+    dims_raw = stream.read(4 * head[3])
+    if len(dims_raw) < 4 * head[3]:
+        return head + dims_raw  # a truncated header
+    dims = [int.from_bytes(dims_raw[i:i + 4], "big") for i in range(0, len(dims_raw), 4)]
+    declared = math.prod(dims) * IDX_DTYPES[head[2]].itemsize  # Python ints: no overflow
+    if declared > max_bytes:
+        raise DataError(f"{path}: the IDX header declares {' x '.join(map(str, dims))} "
+                        f"{IDX_DTYPES[head[2]].name} = {declared} bytes of data, more than the "
+                        f"{max_bytes} this file may hold (corrupt, or not an IDX file)")
+    return head + dims_raw + _read_at_most(stream, declared + 1)
+
+
+def _read_at_most(stream, n: int) -> bytes:
+    """Up to ``n`` bytes, read in 1 MiB pieces: memory grows with what the file really holds."""
+    pieces = []
+    while n > 0 and (piece := stream.read(min(n, 1 << 20))):
+        pieces.append(piece)
+        n -= len(piece)
+    return b"".join(pieces)
 
 
 def _parse_idx(raw: bytes, path: Path, expected_magic: int | None) -> np.ndarray:
@@ -61,12 +103,12 @@ def _parse_idx(raw: bytes, path: Path, expected_magic: int | None) -> np.ndarray
         raise DataError(f"{path}: truncated IDX header: {ndim} dimensions need {header} bytes, "
                         f"the file has {len(raw)}")
     dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: no overflow
     found = len(raw) - header
-    if found != expected:
-        problem = "truncated" if found < expected else "too long"
+    if found != expected:  # (_read_bytes stops one byte past the declared size: "more")
+        problem, has = ("truncated", found) if found < expected else ("too long", "more")
         raise DataError(f"{path}: {problem}: the header says {' x '.join(map(str, dims))} {dtype.name} "
-                        f"= {expected} bytes of data, the file has {found}")
+                        f"= {expected} bytes of data, the file has {has}")
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     return data.astype(dtype.newbyteorder("="))  # a writable copy in native byte order
 

@@ -1,12 +1,12 @@
 """Image grids as PNG files, with NumPy and zlib alone (no plotting library needed)."""
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
+
+from .files import atomic_write_bytes
 
 
 def make_grid(images: np.ndarray, nrow: int = 8, padding: int = 2) -> np.ndarray:
@@ -42,15 +42,6 @@ def _png_bytes(picture: np.ndarray) -> bytes:
 
 
 def save_grid(images: np.ndarray, path, nrow: int = 8, padding: int = 2) -> None:
-    """Write images in [-1, 1] as one PNG grid at ``path`` (atomically: temp file, then rename)."""
-    data = _png_bytes(make_grid(images, nrow, padding))
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".grid-", suffix=".png")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write images in [-1, 1] as one PNG grid at ``path`` (atomically: temp file, then rename;
+    with the permissions of any new file, as the umask says)."""
+    atomic_write_bytes(path, _png_bytes(make_grid(images, nrow, padding)))

@@ -217,7 +217,7 @@ class SampleEvaluator:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
             raise ValueError(f"SampleEvaluator: batch_size must be a positive int, got {batch_size!r}")
         self.batch_size = int(batch_size)
-        self.classifier = classifier if classifier is not None else pretrained(device or "cpu")
+        self.classifier = classifier if classifier is not None else pretrained("cpu" if device is None else device)
         self.device = _device_of(self.classifier)
         if real_images is None:
             real_images = embedded_digits()[0][:REFERENCE_SIZE]

@@ -3,13 +3,15 @@
 An optimizer holds ``param_groups`` (lists of parameters, each group with its own
 hyper-parameters) and per-parameter ``state`` (moment estimates). ``step()`` reads each
 ``param.grad`` and updates ``param.array`` in place with array operations on the parameter's
-own device; it never writes into ``.grad`` (gradients may share memory) and skips parameters
+own device (bumping its version: a graph built before the step can no longer backprop through
+it); it never writes into ``.grad`` (gradients may share memory) and skips parameters
 whose ``.grad`` is None. ``state_dict()`` gives plain dicts of numbers and Tensors, keyed by
 parameter index as in PyTorch, so a checkpoint resumes training exactly.
 """
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import backend, cuda_kernels
 from .autograd import enable_grad, no_grad
@@ -65,8 +67,9 @@ class Optimizer:
     def _check_hyperparameters(self, group: dict) -> None:
         """Raise ValueError on an invalid hyper-parameter (subclasses add their own checks)."""
         for key in ("lr", "eps", "weight_decay", "momentum", "dampening", "alpha"):
-            if key in group and not group[key] >= 0:
-                raise ValueError(f"{type(self).__name__}: invalid {key} {group[key]!r} (must be >= 0)")
+            value = group.get(key, 0)
+            if isinstance(value, bool) or not (isinstance(value, numbers.Real) and 0 <= value < math.inf):
+                raise ValueError(f"{type(self).__name__}: invalid {key} {value!r} (must be a finite number >= 0)")
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to None."""
@@ -81,19 +84,32 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        todo = [(index, group, p) for index, group in enumerate(self.param_groups)
+                for p in group["params"] if p.grad is not None]
+        for index, _, p in todo:  # every check before the first update: a failed step changes nothing
+            self._check_grad(p, index)
         with no_grad():
             for index, group in enumerate(self.param_groups):
-                for p in group["params"]:
-                    if p.grad is not None:
-                        self._check_grad(p, index)
-                        state = self.state.get(p, {})
-                        self._update(p, p.grad.array, state, group)
-                        if state:  # plain SGD keeps none
-                            self.state[p] = state
+                params = [p for i, _, p in todo if i == index]
+                self._update_group(params, group)
+                for p in params:
+                    p._bump_version()  # p changed in place: a graph that saved it must not backprop
         return loss
+
+    def _update_group(self, params: list, group: dict) -> None:
+        """Update ``params``, the group's parameters that have a gradient, one by one."""
+        for p in params:
+            state = self.state.get(p, {})
+            with backend.on_device_of(p.array):
+                self._update(p, p.grad.array, state, group)
+            if state:  # plain SGD keeps none
+                self.state[p] = state
 
     def _check_grad(self, p: Tensor, group_index: int) -> None:
         g = p.grad
+        if not isinstance(g, Tensor):
+            raise TypeError(f"{type(self).__name__}: a parameter of shape {p.shape} (group {group_index}) has a "
+                            f".grad that is a {type(g).__name__}, not a Tensor")
         if g.shape != p.shape or g.dtype != p.dtype or g.device != p.device:
             raise RuntimeError(f"{type(self).__name__}: a parameter of shape {p.shape}, {p.dtype} on {p.device} "
                                f"(group {group_index}) has a gradient of shape {g.shape}, {g.dtype} on {g.device}")
@@ -126,8 +142,15 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore hyper-parameters and state saved by :meth:`state_dict` (into an optimizer
-        built over the same parameters); arrays are copied onto each parameter's device and dtype."""
+        built over the same parameters); arrays are copied onto each parameter's device and dtype.
+
+        Everything is checked first (group sizes, hyper-parameters, each state's keys, and each
+        state array's shape against its parameter's): a failed load changes nothing.
+        """
         name = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise TypeError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' "
+                            f"(from state_dict()), got {type(state_dict).__name__}")
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} parameter "
@@ -145,10 +168,45 @@ class Optimizer:
             if p is None:
                 raise ValueError(f"{name}.load_state_dict: the saved state has an entry for parameter "
                                  f"{index}, which no saved group lists")
+            self._check_state(int(index), p, entries)
             new_state[p] = {k: _copy_to(v, p) for k, v in entries.items()}
+        new_groups = [{**group, **{k: v for k, v in saved.items() if k != "params"}}
+                      for saved, group in zip(saved_groups, self.param_groups)]
+        for i, group in enumerate(new_groups):
+            unknown = set(group) - set(self.defaults) - {"params"}
+            if unknown:
+                raise ValueError(f"{name}.load_state_dict: saved group {i} has unknown hyper-parameter(s) "
+                                 f"{sorted(unknown)}")
+            self._check_hyperparameters(group)
         self.state = new_state
-        for saved, group in zip(saved_groups, self.param_groups):
-            group.update({k: v for k, v in saved.items() if k != "params"})
+        for group, new in zip(self.param_groups, new_groups):
+            group.update(new)
+
+    state_keys: tuple = ()  # what a non-empty per-parameter state must hold (subclasses)
+
+    def _check_state(self, index: int, p: Tensor, entries) -> None:
+        """Raise unless ``entries`` is a state ``_update`` can use for ``p``: the keys it needs,
+        arrays of p's shape, and a whole, non-negative step count."""
+        name = type(self).__name__
+        if not isinstance(entries, dict):
+            raise TypeError(f"{name}.load_state_dict: the state of parameter {index} must be a dict, "
+                            f"got {type(entries).__name__}")
+        missing = [k for k in self.state_keys if k not in entries]
+        if entries and missing:
+            raise ValueError(f"{name}.load_state_dict: the state of parameter {index} lacks {missing}")
+        for key, value in entries.items():
+            array = value.array if isinstance(value, Tensor) else value
+            if backend.is_array(array):
+                if array.dtype.kind not in "biuf":
+                    raise TypeError(f"{name}.load_state_dict: state {key!r} of parameter {index} holds "
+                                    f"{array.dtype} values, not real numbers")
+                if key != "step" and array.shape != p.shape:
+                    raise ValueError(f"{name}.load_state_dict: state {key!r} of parameter {index} has shape "
+                                     f"{tuple(array.shape)}, but the parameter has shape {p.shape}")
+        step = entries.get("step", 0)
+        if isinstance(step, bool) or not (isinstance(step, numbers.Integral) and step >= 0):
+            raise ValueError(f"{name}.load_state_dict: state 'step' of parameter {index} must be a "
+                             f"non-negative int, got {step!r}")
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -167,7 +225,8 @@ def _copy_to(value, p: Tensor):
         return value
     array = backend.to_device(value, p.device)
     dtype = p.dtype if array.dtype.kind == "f" else array.dtype
-    return array.astype(dtype, copy=True)
+    with backend.on_device_of(array):  # CuPy's astype allocates on the current GPU
+        return array.astype(dtype, copy=True)
 
 
 def _zeros_like(array):
@@ -184,10 +243,13 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False):
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
+
+    def _check_hyperparameters(self, group):
+        super()._check_hyperparameters(group)
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
 
     def _update(self, p, grad, state, group):
         ### BEGIN SOLUTION sgd
@@ -214,14 +276,37 @@ class Adam(Optimizer):
         p -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
     """
 
+    state_keys = ("step", "exp_avg", "exp_avg_sq")
+
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0):
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        betas = tuple(betas) if isinstance(betas, (tuple, list)) else betas
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def _update_group(self, params, group):
+        """On a GPU, every parameter of the group in one kernel (a few for many parameters):
+        the same arithmetic as :meth:`_update`, without a launch per parameter."""
+        arrays = [p.array for p in params]
+        if len(params) < 2 or not all(cuda_kernels.uses_kernels(a) for a in arrays) or \
+                len({backend.device_of(a) for a in arrays}) > 1:
+            return super()._update_group(params, group)
+        (beta1, beta2), lr, eps, wd = group["betas"], group["lr"], group["eps"], group["weight_decay"]
+        with backend.on_device_of(arrays[0]):
+            states = [self.state.get(p) or {"step": 0, "exp_avg": _zeros_like(p.array),
+                                            "exp_avg_sq": _zeros_like(p.array)} for p in params]
+            steps = [s["step"] + 1 for s in states]
+            cuda_kernels.adam_multi(arrays, [p.grad.array for p in params], [s["exp_avg"] for s in states],
+                                    [s["exp_avg_sq"] for s in states], [lr / (1 - beta1 ** t) for t in steps],
+                                    [math.sqrt(1 - beta2 ** t) for t in steps], beta1, beta2, eps, wd)
+        for p, state, t in zip(params, states, steps):
+            state["step"] = t
+            self.state[p] = state
 
     def _check_hyperparameters(self, group):
         super()._check_hyperparameters(group)
         betas = group["betas"]
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2 or \
+                not all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas):
             raise ValueError(f"Adam: invalid betas {betas!r} (two numbers in [0, 1))")
 
     def _update(self, p, grad, state, group):
@@ -253,6 +338,8 @@ class RMSprop(Optimizer):
         p -= lr * g / (sqrt(v) + eps)                (without momentum)
         buf = momentum buf + g / (sqrt(v) + eps);  p -= lr * buf     (with momentum)
     """
+
+    state_keys = ("step", "square_avg")
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0, momentum: float = 0):

@@ -20,17 +20,43 @@ takes and returns sim arrays.
 """
 from __future__ import annotations
 
+import collections
 import operator
 
 import numpy as np
 
 transfers = {"to_host": 0, "to_device": 0}
+calls = collections.Counter()  # name -> calls into the array module; "NAME (no launch)" for views and allocations
+# calls that launch no GPU work in CuPy: allocations always, the others when they return a view
+_ALLOCATIONS = {"empty", "empty_like"}
+_VIEWS = {"reshape", "transpose", "broadcast_to", "squeeze", "expand_dims", "moveaxis", "swapaxes", "ravel",
+          "view", "ascontiguousarray", "asarray", "astype", "getitem"}
 
 
 def reset_transfers() -> None:
     """Set both transfer counters to zero."""
     transfers["to_host"] = 0
     transfers["to_device"] = 0
+
+
+def reset_calls() -> None:
+    """Forget the counted calls."""
+    calls.clear()
+
+
+def launches() -> int:
+    """The counted calls that would launch GPU work under CuPy (views and allocations excluded):
+    on a GPU each costs a launch, some microseconds of the host's time whatever the size."""
+    return sum(n for name, n in calls.items() if not name.endswith("(no launch)"))
+
+
+def _count(name: str, result, inputs) -> None:
+    """Count one call; a view of an input, an allocation, or a yes/no question answered on
+    the host (``may_share_memory``) launches nothing."""
+    if name in _ALLOCATIONS or isinstance(result, bool) or (name in _VIEWS and isinstance(result, np.ndarray) and any(
+            isinstance(a, np.ndarray) and np.may_share_memory(result, a) for a in inputs)):
+        name += " (no launch)"
+    calls[name] += 1
 
 
 class ndarray:
@@ -83,9 +109,12 @@ class ndarray:
         return _wrap(getattr(self._a, name))
 
     def __getitem__(self, index):
-        return _wrap(self._a[_unwrap(index)])
+        result = self._a[_unwrap(index)]
+        _count("getitem", result, (self._a,))
+        return _wrap(result)
 
     def __setitem__(self, index, value):
+        calls["setitem"] += 1
         self._a[_unwrap(index)] = _unwrap(value)
 
     def __len__(self):
@@ -101,19 +130,28 @@ class ndarray:
 
 
 def _binary(op):
+    name = f"__{op.__name__.strip('_')}__"
+
     def method(self, other):
+        calls[name] += 1
         return _wrap(op(self._a, _unwrap(other)))
     return method
 
 
 def _reflected(op):
+    name = f"__r{op.__name__.strip('_')}__"
+
     def method(self, other):
+        calls[name] += 1
         return _wrap(op(_unwrap(other), self._a))
     return method
 
 
 def _inplace(op):
+    name = f"__{op.__name__.strip('_')}__"
+
     def method(self, other):
+        calls[name] += 1
         self._a = op(self._a, _unwrap(other))
         return self
     return method
@@ -122,14 +160,24 @@ def _inplace(op):
 for _name, _op in [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
                    ("truediv", operator.truediv), ("floordiv", operator.floordiv),
                    ("mod", operator.mod), ("pow", operator.pow), ("matmul", operator.matmul),
-                   ("and", operator.and_), ("or", operator.or_), ("xor", operator.xor)]:
+                   ("and", operator.and_), ("or", operator.or_), ("xor", operator.xor),
+                   ("lshift", operator.lshift), ("rshift", operator.rshift)]:
     setattr(ndarray, f"__{_name}__", _binary(_op))
     setattr(ndarray, f"__r{_name}__", _reflected(_op))
     setattr(ndarray, f"__i{_name}__", _inplace(getattr(operator, f"i{_name}")))
 for _name in ("lt", "le", "eq", "ne", "gt", "ge"):
     setattr(ndarray, f"__{_name}__", _binary(getattr(operator, _name)))
+def _unary(op):
+    name = f"__{op.__name__.strip('_')}__"
+
+    def method(self):
+        calls[name] += 1
+        return _wrap(op(self._a))
+    return method
+
+
 for _name in ("neg", "pos", "abs", "invert"):
-    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._a)))(getattr(operator, _name)))
+    setattr(ndarray, f"__{_name}__", _unary(getattr(operator, _name)))
 
 
 def _unwrap(value):
@@ -170,7 +218,10 @@ class _Proxy:
         self._target = target
 
     def __call__(self, *args, **kwargs):
-        return _wrap(self._target(*_unwrap(args), **_unwrap(kwargs)))
+        args = _unwrap(args)
+        result = self._target(*args, **_unwrap(kwargs))
+        _count(getattr(self._target, "__name__", "call"), result, args + (getattr(self._target, "__self__", None),))
+        return _wrap(result)
 
     def __getattr__(self, name):
         attr = getattr(self._target, name)

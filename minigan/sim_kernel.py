@@ -10,9 +10,11 @@ It is strict, and supports only what minigan's kernels use, raising ``NotImpleme
 for the rest:
 
 - parameters are ``"TYPE name"`` or ``"raw TYPE name"``; TYPE is a NumPy dtype name (float32,
-  float64, int32, int64) or a one-letter placeholder bound by the first array passed for it;
+  float64, int32, int64, uint64) or a one-letter placeholder bound by the first array passed for it;
+- a ``preamble`` (helper functions) goes before the kernel, as in CuPy;
 - every output array is passed by the caller (no allocation); non-raw inputs broadcast to
-  the outputs' shape; ``raw`` arrays are indexed with flat C-order indices;
+  the outputs' shape; ``raw`` arrays are indexed with flat C-order indices; when every array
+  is raw, ``size=`` gives the number of loop indices (CuPy's rule);
 - in the body, ``i`` is the element index, a non-raw input is that element's value, a non-raw
   output a reference to it, and a raw array a pointer; ``_ind.size()`` is the element count.
 """
@@ -29,7 +31,8 @@ import tempfile
 import numpy as np
 
 C_TYPES = {"float32": ("float", ctypes.c_float), "float64": ("double", ctypes.c_double),
-           "int32": ("int", ctypes.c_int32), "int64": ("long long", ctypes.c_int64)}
+           "int32": ("int", ctypes.c_int32), "int64": ("long long", ctypes.c_int64),
+           "uint64": ("unsigned long long", ctypes.c_uint64)}
 _compiled = {}  # C++ source -> ctypes function
 _build_dir = None
 
@@ -61,20 +64,27 @@ def _parse(params: str, output: bool) -> list:
 class ElementwiseKernel:
     """``cupy.ElementwiseKernel(in_params, out_params, operation, name)``, run on the CPU."""
 
-    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel"):
+    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel", preamble: str = ""):
         self.params = _parse(in_params, False) + _parse(out_params, True)
-        self.operation, self.name = operation, name
+        self.operation, self.name, self.preamble = operation, name, preamble
 
-    def __call__(self, *args):
-        from .sim import ndarray  # sim imports this module
+    def __call__(self, *args, size=None):
+        from .sim import calls, ndarray  # sim imports this module
+        calls[self.name] += 1
         if len(args) != len(self.params):
             raise NotImplementedError(f"{self.name}: the stand-in needs all {len(self.params)} arguments, "
                                       f"outputs included; got {len(args)}")
         types = self._bind_types(args, ndarray)
-        outputs = [a for (raw, _, _, out), a in zip(self.params, args) if out and not raw]
-        if not outputs or not all(isinstance(a, ndarray) for a in outputs):
-            raise NotImplementedError(f"{self.name}: the stand-in needs its non-raw outputs passed as sim arrays")
-        shape = outputs[0]._a.shape
+        if size is not None:  # CuPy's rule: size is given exactly when every array is raw
+            if any(isinstance(a, ndarray) and not raw for (raw, _, _, _), a in zip(self.params, args)):
+                raise ValueError(f"{self.name}: size can be given only when every array argument is raw")
+            outputs, shape = [a for (_, _, _, out), a in zip(self.params, args) if out], (int(size),)
+        else:
+            outputs = [a for (raw, _, _, out), a in zip(self.params, args) if out and not raw]
+            if not outputs or not all(isinstance(a, ndarray) for a in outputs):
+                raise NotImplementedError(f"{self.name}: the stand-in needs its non-raw outputs passed as sim "
+                                          "arrays, or size= when every array is raw")
+            shape = outputs[0]._a.shape
         kinds, values, copies = [], [], []
         for (raw, type_name, name, out), arg in zip(self.params, args):
             dtype = np.dtype(types[type_name])
@@ -141,6 +151,7 @@ class ElementwiseKernel:
         host = "" if cuda else "#define __host__\n#define __device__\n"
         return (f"{host}#include <cmath>\n#include <cstddef>\n{'' if cuda else 'using namespace std;'}\n{typedefs}"
                 "struct _Index { long long n; __host__ __device__ long long size() const { return n; } };\n"
+                f"{self.preamble}\n"
                 f'extern "C" {"__global__ " if cuda else ""}void {self.name}({", ".join(arguments)}) {{\n'
                 "  const _Index _ind = {_n};\n"
                 f"  {loop} {{\n    {' '.join(bindings)}\n"

@@ -1,9 +1,11 @@
 """Tensor: an array, where it lives, and how it was made; plus the functions that create one.
 
 A Tensor wraps a NumPy or CuPy array (``.array``; ``.data`` is PyTorch's: the same values as
-a Tensor cut from the graph). If ``requires_grad`` is True it is part of the graph: a *leaf* when the user made it (its gradient lands in ``.grad``), otherwise the
-output of the :class:`~minigan.autograd.Function` stored in ``.creator``. Its operators and
-methods are thin calls into :mod:`minigan.functional`, where every op lives.
+a Tensor cut from the graph). If ``requires_grad`` is True it is part of the graph: a *leaf*
+when the user made it (its gradient lands in ``.grad``), otherwise the output of the
+:class:`~minigan.autograd.Function` stored in ``.creator``. Its operators and
+methods are thin calls into :mod:`minigan.functional`, where every op lives. ``._version``
+counts the in-place writes to its memory (see :mod:`minigan.autograd`).
 """
 from __future__ import annotations
 
@@ -14,23 +16,43 @@ import numpy as np
 from . import autograd, backend
 
 DEFAULT_DTYPE = np.dtype(np.float32)
+_KINDS = frozenset("biuf")  # what a tensor may hold: bool, signed and unsigned integers, floats
+
+
+def check_dtype(op: str, dtype) -> np.dtype:
+    """``dtype`` as an np.dtype, if a tensor can hold it (bool, integer or floating point)."""
+    if dtype is None:  # (np.dtype(None) would be float64)
+        raise TypeError(f"{op}: expected a dtype, got None")
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{op}: {dtype!r} is not a dtype") from None
+    if dtype.kind not in _KINDS:
+        what = "complex numbers" if dtype.kind == "c" else "strings or Python objects"
+        raise TypeError(f"{op}: dtype {dtype} is not supported: minigan's tensors hold bool, integer or "
+                        f"floating-point numbers, not {what}")
+    return dtype
 
 
 class Tensor:
     """An n-dimensional array with an optional gradient (float32 by default)."""
 
-    __slots__ = ("array", "grad", "requires_grad", "creator", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "creator", "_version_counter", "__weakref__")
     __array_ufunc__ = None  # numpy must not swallow tensors: ``array * tensor`` -> Tensor.__rmul__
 
-    def __init__(self, array, requires_grad=False, creator=None):
+    def __init__(self, array, requires_grad=False, creator=None, version_counter=None):
         if isinstance(array, np.generic):
             array = np.asarray(array)
+        if getattr(getattr(array, "dtype", None), "kind", None) not in _KINDS:
+            _refuse_array(array)
         self.array = array  # the NumPy / CuPy / sim array that holds the values
         self.grad = None
         self.creator = creator
         self.requires_grad = requires_grad
+        # shared with every tensor that shares this memory (detach, views); new memory, new counter
+        self._version_counter = version_counter or autograd.VersionCounter()
         if requires_grad and creator is None and array.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {array.dtype}")
+            raise TypeError(f"requires_grad: only floating-point tensors can require grad, got dtype {array.dtype}")
 
     def _node(self):
         """This tensor's place in the graph: its creator, itself if a leaf, or None."""
@@ -59,6 +81,17 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self.creator is None
 
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (PyTorch's ``_version``)."""
+        return self._version_counter.value
+
+    def _bump_version(self) -> None:
+        """Record an in-place write to this tensor's memory: call it after every write into
+        ``.array`` (``x.array[...] = ...``, ``x.array -= ...``). A backward that needs the old
+        values then raises instead of silently using the new ones."""
+        self._version_counter.value += 1
+
     def numel(self) -> int:
         """Number of elements."""
         return self.array.size
@@ -82,13 +115,15 @@ class Tensor:
 
     # -- leaving the graph or the device ---------------------------------------------------
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph."""
-        return Tensor(self.array)
+        """The same data, cut from the graph (in-place writes to either are seen by both's
+        version counter, as in PyTorch)."""
+        return Tensor(self.array, version_counter=self._version_counter)
 
     @property
     def data(self) -> "Tensor":
         """PyTorch's ``.data``: a Tensor sharing this one's memory, cut from the graph (writes
-        through it change this tensor). minigan's own code reads the raw array, ``.array``."""
+        through it change this tensor, and, as in PyTorch, are not seen by its version
+        counter: autograd cannot catch them). minigan's own code reads the raw array, ``.array``."""
         return Tensor(self.array)
 
     @data.setter
@@ -105,7 +140,7 @@ class Tensor:
         if self.creator is not None:
             raise RuntimeError("requires_grad_ can only change leaf tensors; use .detach() first")
         if requires_grad and self.dtype.kind != "f":
-            raise TypeError(f"only floating-point tensors can require grad, got dtype {self.dtype}")
+            raise TypeError(f"requires_grad_: only floating-point tensors can require grad, got dtype {self.dtype}")
         self.requires_grad = requires_grad
         return self
 
@@ -182,8 +217,8 @@ class Tensor:
     def max(self, axis=None, keepdims=False): return F.max(self, axis, keepdims)
     def min(self, axis=None, keepdims=False): return F.min(self, axis, keepdims)
     def logsumexp(self, axis=None, keepdims=False): return F.logsumexp(self, axis, keepdims)
-    def argmax(self, axis=None): return Tensor(self.array.argmax(axis=axis))
-    def argmin(self, axis=None): return Tensor(self.array.argmin(axis=axis))
+    def argmax(self, axis=None): return F.argmax(self, axis)
+    def argmin(self, axis=None): return F.argmin(self, axis)
 
     def reshape(self, *shape): return F.reshape(self, shape[0] if len(shape) == 1 else shape)
     def transpose(self, axis0, axis1): return F.transpose(self, axis0, axis1)
@@ -213,22 +248,44 @@ class Tensor:
 
 
 # -- creation -----------------------------------------------------------------------------
+def _device(device) -> backend.Device:
+    """The device a creation function was asked for: the CPU when None (``device=0`` is cuda:0)."""
+    return backend.CPU if device is None else backend.Device(device)
+
+
+def _refuse_array(array):
+    """Raise for what Tensor() cannot wrap: a non-array, or an array of complex numbers, strings
+    or objects (arithmetic on those would silently drop parts or concatenate)."""
+    if not backend.is_array(array):
+        raise TypeError(f"Tensor: expected a NumPy or CuPy array, got {type(array).__name__} "
+                        "(minigan.tensor(data) makes a tensor from numbers and lists)")
+    check_dtype("Tensor", array.dtype)
+
+
 def tensor(data, dtype=None, requires_grad=False, device=None) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested list, or array).
 
     Python floats become float32 (the default dtype), Python ints int64; arrays keep their
-    dtype (and device) unless ``dtype`` (or ``device``) says otherwise.
+    dtype (and device) unless ``dtype`` (or ``device``) says otherwise. Complex numbers,
+    strings and other objects are refused.
     """
+    if dtype is not None:
+        dtype = check_dtype("tensor", dtype)
     if isinstance(data, Tensor):
         data = data.array
     if backend.is_array(data):
-        device = backend.Device(device or backend.device_of(data))
-        array = backend.to_device(data, device).astype(dtype or data.dtype, copy=True)
+        device = backend.Device(backend.device_of(data) if device is None else device)
+        with backend.on_device(device):  # CuPy's astype allocates on the current GPU
+            array = backend.to_device(data, device).astype(check_dtype("tensor", dtype or data.dtype), copy=True)
     else:
-        host = np.array(data, dtype=dtype)
+        try:
+            host = np.array(data, dtype=dtype)
+        except (TypeError, ValueError, OverflowError) as err:  # ragged lists, "abc" as a float, ...
+            raise type(err)(f"tensor: cannot make a tensor from this {type(data).__name__}: {err}") from None
+        check_dtype("tensor", host.dtype)
         if dtype is None and host.dtype.kind == "f":
             host = host.astype(DEFAULT_DTYPE)
-        array = backend.to_device(host, backend.Device(device or "cpu"))
+        array = backend.to_device(host, _device(device))
     return Tensor(array, requires_grad=requires_grad)
 
 
@@ -236,64 +293,109 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array`` (its dtype kept)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    check_dtype("from_numpy", array.dtype)
     return Tensor(array)
 
 
-def _shape(shape) -> tuple:
+def _shape(op: str, shape) -> tuple:
+    """``zeros(2, 3)``'s or ``zeros((2, 3))``'s shape as a tuple of non-negative ints."""
     if len(shape) == 1 and not isinstance(shape[0], numbers.Integral):
-        shape = tuple(shape[0])
+        shape = shape[0]
+    shape = (shape,) if isinstance(shape, numbers.Integral) else shape
+    if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        raise TypeError(f"{op}: a shape is ints or a tuple of ints, got {shape!r}")
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{op}: dimension sizes must be non-negative, got shape {tuple(shape)}")
     return tuple(int(s) for s in shape)
 
 
 def full(shape, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ``shape`` filled with ``fill_value``."""
-    xp = backend.Device(device or "cpu").xp
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
-    array = xp.full(shape, fill_value, dtype=np.dtype(dtype or DEFAULT_DTYPE))
+    return _full("full", (shape,), fill_value, dtype, device, requires_grad)
+
+
+def _full(op: str, shape, fill_value, dtype, device, requires_grad) -> Tensor:
+    if not isinstance(fill_value, numbers.Real):
+        raise TypeError(f"{op}: fill_value must be a real number, got {fill_value!r}")
+    shape, device = _shape(op, shape), _device(device)
+    dtype = check_dtype(op, DEFAULT_DTYPE if dtype is None else dtype)
+    if dtype.kind in "iu" and not np.isfinite(fill_value):  # NumPy would fill with garbage
+        raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}")
+    try:
+        with backend.on_device(device):
+            array = device.xp.full(shape, fill_value, dtype=dtype)
+    except OverflowError:
+        raise ValueError(f"{op}: fill_value {fill_value!r} does not fit in {dtype}") from None
     return Tensor(array, requires_grad=requires_grad)
 
 
 def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of zeros: ``zeros(2, 3)`` or ``zeros((2, 3))``."""
-    return full(_shape(shape), 0, dtype, device, requires_grad)
+    return _full("zeros", shape, 0, dtype, device, requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """A tensor of ones: ``ones(2, 3)`` or ``ones((2, 3))``."""
-    return full(_shape(shape), 1, dtype, device, requires_grad)
+    return _full("ones", shape, 1, dtype, device, requires_grad)
+
+
+def _check_tensor_arg(op: str, t) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(t).__name__}")
 
 
 def zeros_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
     """Zeros of ``t``'s shape, dtype and device."""
+    _check_tensor_arg("zeros_like", t)
     return full(t.shape, 0, dtype or t.dtype, t.device, requires_grad)
 
 
 def ones_like(t: Tensor, dtype=None, requires_grad=False) -> Tensor:
     """Ones of ``t``'s shape, dtype and device."""
+    _check_tensor_arg("ones_like", t)
     return full(t.shape, 1, dtype or t.dtype, t.device, requires_grad)
+
+
+def _random(op: str, sample, shape, dtype, device, requires_grad) -> Tensor:
+    """``sample(shape, dtype, device)`` for a floating-point dtype; float16 is drawn in float32
+    and rounded (the generators have no float16), as PyTorch's half samples are."""
+    dtype = check_dtype(op, dtype or DEFAULT_DTYPE)
+    if dtype.kind != "f":
+        raise TypeError(f"{op}: expected a floating-point dtype (float16, float32 or float64), got {dtype}")
+    shape = _shape(op, shape)
+    if dtype.itemsize < 4:
+        array = sample(shape, np.dtype(np.float32), _device(device)).astype(dtype)
+    else:
+        array = sample(shape, dtype, _device(device))
+    return Tensor(array, requires_grad=requires_grad)
 
 
 def randn(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Samples of N(0, 1), generated on ``device`` (seed with :func:`manual_seed`)."""
-    array = backend.standard_normal(_shape(shape), np.dtype(dtype or DEFAULT_DTYPE), device or "cpu")
-    return Tensor(array, requires_grad=requires_grad)
+    return _random("randn", backend.standard_normal, shape, dtype, device, requires_grad)
 
 
 def rand(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Samples of U[0, 1), generated on ``device``."""
-    array = backend.uniform(_shape(shape), np.dtype(dtype or DEFAULT_DTYPE), device or "cpu")
-    return Tensor(array, requires_grad=requires_grad)
+    return _random("rand", backend.uniform, shape, dtype, device, requires_grad)
 
 
 def arange(start, stop=None, step=1, dtype=None, device=None) -> Tensor:
     """Evenly spaced values in [start, stop), like ``numpy.arange``."""
     if stop is None:
         start, stop = 0, start
-    xp = backend.Device(device or "cpu").xp
+    for name, v in (("start", start), ("stop", stop), ("step", step)):
+        if not isinstance(v, numbers.Real):
+            raise TypeError(f"arange: {name} must be a real number, got {v!r}")
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    device = _device(device)
     if dtype is None:
         is_int = all(isinstance(v, numbers.Integral) for v in (start, stop, step))
         dtype = np.int64 if is_int else DEFAULT_DTYPE
-    return Tensor(xp.arange(start, stop, step, dtype=np.dtype(dtype)))
+    with backend.on_device(device):
+        return Tensor(device.xp.arange(start, stop, step, dtype=check_dtype("arange", dtype)))
 
 
 manual_seed = backend.manual_seed

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import minigan
 from minigan import functional as F
-from minigan.functional.conv import Conv2dGradW, im2col
+from minigan.functional.conv import Conv2dGradW, col2im, col2im_by_phases, conv_output_size, im2col
 
 from helpers import (ConvCase, assert_sums_close, conv2d_cases, conv_transpose2d_cases, device_settings, leaf, pair,
                      random_array)
@@ -531,3 +531,36 @@ def test_conv2d_gradient_when_the_stride_leaves_rows_unused(device, x_shape, kwa
     gx, gw = minigan.grad(y.sum(), [x, w])
     assert gx.shape == x.shape and gw.shape == w.shape
     minigan.gradcheck(lambda a, b: F.conv2d(a, b, **kwargs), (x, w))
+
+
+# -- col2im by stride phases (the fast form the conv Functions use) against the plain loop ---------
+@pytest.mark.op_col2im
+@device_settings()
+@given(case=conv2d_cases(max_batch=3, max_channels=3, max_side=9, max_kernel=4, max_stride=3), seed=SEEDS,
+       dtype=st.sampled_from([np.float32, np.float64]))
+@example(case=DCGAN_CONV, seed=0, dtype=np.float32)
+def test_col2im_by_phases_equals_the_plain_loop(device, case, seed, dtype):
+    """Every pixel gets the same columns, summed in another order: equal up to the rounding of
+    a sum of (at most) kh*kw terms."""
+    kernel = case.weight_shape[2:]
+    stride, padding, dilation = (pair(case.kwargs[a]) for a in ("stride", "padding", "dilation"))
+    inner = [conv_output_size(*args) for args in zip(case.x_shape[2:], kernel, stride, padding, dilation)]
+    n, c = case.x_shape[:2]
+    values = random_array((c * kernel[0] * kernel[1], inner[0] * inner[1] * n), seed).astype(dtype)
+    cols = minigan.tensor(values, device=device).array
+    args = (n, case.x_shape[2:], kernel, stride, padding, dilation)
+    fast, plain = col2im_by_phases(cols, *args), col2im(cols, *args)
+    assert fast.shape == plain.shape == case.x_shape and fast.dtype == plain.dtype
+    magnitude = col2im(abs(cols), *args)
+    assert_sums_close(minigan.Tensor(fast).numpy(), minigan.Tensor(plain).numpy(),
+                      minigan.Tensor(magnitude).numpy(), kernel[0] * kernel[1], dtype)
+
+
+def test_col2im_by_phases_by_hand():
+    """A 1-D picture: kernel 4, stride 2, padding 1 on 3 inputs gives 6 outputs; output y sums
+    the taps i of inputs a with 2a + i - 1 = y."""
+    cols = np.arange(1.0, 13.0).reshape(4, 3)  # cols[i, a]: tap i of input a
+    image = col2im_by_phases(cols, 1, (1, 6), (1, 4), (1, 2), (0, 1), (1, 1))
+    expected = [cols[1, 0], cols[2, 0] + cols[0, 1], cols[3, 0] + cols[1, 1], cols[2, 1] + cols[0, 2],
+                cols[3, 1] + cols[1, 2], cols[2, 2]]
+    np.testing.assert_array_equal(image[0, 0, 0], expected)

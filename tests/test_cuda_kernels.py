@@ -5,6 +5,7 @@ give: im2col and col2im equal conv.im2col / conv.col2im, the Adam kernel equals 
 NumPy update, and convolutions built on the kernels pass the conv tests (values against naive
 loops, gradcheck, gradgradcheck). Also: the stand-in is as strict as its docstring says.
 """
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -17,9 +18,12 @@ from hypothesis import strategies as st
 
 import minigan
 from minigan import cuda_kernels, optim, sim, sim_kernel
+from minigan import functional as F
 from minigan.functional import conv
 
+import test_activation
 import test_conv
+import test_kernels_nvrtc
 import test_norm
 from helpers import ConvCase, conv2d_cases, device_settings, pair
 
@@ -102,6 +106,60 @@ def test_batch_norm_on_the_kernels_passes_the_batch_norm_tests(kernels_on_sim, t
     test(device="sim")
 
 
+ACTIVATION_TESTS = [
+    *[(test_activation.test_smooth_activation_gradcheck, {"name": n}) for n in sorted(test_activation.SMOOTH)],
+    *[(test_activation.test_smooth_activation_values, {"name": n}) for n in sorted(test_activation.SMOOTH)],
+    *[(test_activation.test_smooth_activation_gradgradcheck, {"name": n}) for n in ("sigmoid", "tanh", "softplus")],
+    (test_activation.test_relu_gradcheck_away_from_the_kink, {}),
+    (test_activation.test_leaky_relu_gradcheck_away_from_the_kink, {}),
+    (test_activation.test_relu_derivative_at_zero_is_zero_like_pytorch, {}),
+    (test_activation.test_leaky_relu_derivative_at_zero_is_the_negative_slope, {"slope": 0.2}),
+    (test_activation.test_leaky_relu_derivative_at_zero_is_the_negative_slope, {"slope": 0.0}),
+    (test_activation.test_relu_and_leaky_relu_gradgradcheck, {}),
+    (test_activation.test_relu_and_leaky_relu_values, {}),
+    (test_activation.test_activations_are_finite_and_exact_at_extreme_float32_inputs, {}),
+    (test_activation.test_activation_gradients_are_finite_at_extreme_float32_inputs, {}),
+    (test_norm.test_batch_norm_training_values_and_running_statistics_like_pytorch, {}),
+]
+
+
+@pytest.mark.parametrize("test, kwargs", ACTIVATION_TESTS,
+                         ids=[f.__name__[5:] + "".join(f"-{v}" for v in kw.values()) for f, kw in ACTIVATION_TESTS])
+def test_activations_on_the_kernels_pass_the_activation_tests(kernels_on_sim, test, kwargs):
+    """The fused activation kernels (forward, and backward when no graph of it is wanted: the
+    gradgradchecks run the Tensor-op backward on the kernels' forward values), and batch norm's
+    statistics and running-average kernels."""
+    test(device="sim", **kwargs)
+
+
+@pytest.mark.parametrize("slope", [-0.5, 0.0, 0.2, 1.0, 1.5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_kernels_equal_the_array_forms(monkeypatch, slope, dtype):
+    """Forward and backward of each fused activation on the same values, sim's kernels against
+    its array forms: the same bits for the piecewise-linear ones, a few ulps (exp) otherwise.
+    Slopes outside [0, 1] take the array forms on a GPU too."""
+    values = np.random.default_rng(5).standard_normal((4, 3, 2, 5)).astype(dtype)
+    values[0, 0, 0, :3] = [0.0, -0.0, 30.0]
+    gy = np.random.default_rng(6).standard_normal(values.shape).astype(dtype)
+    ops = {"relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, slope), "sigmoid": F.sigmoid,
+           "tanh": F.tanh, "softplus": F.softplus}
+    results = {}
+    for kernels in (False, True):
+        monkeypatch.setattr(cuda_kernels, "uses_kernels", lambda array: kernels and isinstance(array, sim.ndarray))
+        for name, op in ops.items():
+            x = minigan.tensor(values, device="sim", requires_grad=True)
+            y = op(x)
+            y.backward(minigan.tensor(gy, device="sim"))
+            results[kernels, name] = (y.numpy(), x.grad.numpy())
+    ulps = 4 * np.finfo(dtype).eps
+    for name in ops:
+        for arrays, kernel in zip(results[False, name], results[True, name]):
+            if name in ("relu", "leaky_relu"):
+                np.testing.assert_array_equal(kernel, arrays, err_msg=name)
+            else:
+                np.testing.assert_allclose(kernel, arrays, rtol=ulps, atol=ulps, err_msg=name)
+
+
 @pytest.mark.parametrize("shape", [(5, 3), (4, 3, 2, 5)])
 def test_batch_norm_kernels_equal_the_array_forms(kernels_on_sim, shape):
     """Forward and backward of F.batch_norm in training, on a batch-last view as conv outputs are."""
@@ -140,6 +198,42 @@ def test_adam_kernel_equals_the_array_update(kernels_on_sim):
     assert not np.array_equal(results[0][0], start)  # the parameters did move
 
 
+def test_adam_over_many_parameters_in_one_kernel_equals_the_array_update(kernels_on_sim):
+    """Ten parameters (two launches of TENSORS_PER_LAUNCH), one with a transposed gradient, one
+    that skips a step (so the step counts differ), weight decay on: against the NumPy lines."""
+    rng = np.random.default_rng(3)
+    shapes = [(3, 5), (4,), (2, 3, 2, 2), (6, 1), (1,), (5, 2), (3,), (2, 2), (7,), (2, 4, 1, 1)]
+    starts = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(4)]
+    results = []
+    for device in ("cpu", "sim"):
+        params = [minigan.tensor(v, device=device, requires_grad=True) for v in starts]
+        opt = optim.Adam(params, lr=0.01, betas=(0.5, 0.999), weight_decay=0.1)
+        for step, gs in enumerate(grads):
+            for i, (p, g) in enumerate(zip(params, gs)):
+                g = minigan.tensor(g.T.copy() if i == 0 else g, device=device)
+                p.grad = g.T if i == 0 else g  # a non-contiguous gradient
+            params[4].grad = None if step == 1 else params[4].grad
+            opt.step()
+        results.append([(p.numpy(), sim.asnumpy(opt.state[p]["exp_avg"]), sim.asnumpy(opt.state[p]["exp_avg_sq"]),
+                         opt.state[p]["step"]) for p in params])
+    assert [r[3] for r in results[1]] == [4, 4, 4, 4, 3, 4, 4, 4, 4, 4]
+    u = np.finfo(np.float32).eps / 2
+    for cpu, kernel in zip(*results):
+        assert cpu[3] == kernel[3]
+        for a, b in zip(cpu[:3], kernel[:3]):  # a handful of roundings per step, of each array's scale
+            np.testing.assert_allclose(b, a, rtol=0, atol=16 * len(grads) * u * np.max(np.abs(a)))
+
+
+def test_sum_of_squares_over_many_arrays(kernels_on_sim):
+    rng = np.random.default_rng(4)
+    arrays = [rng.standard_normal(s) for s in [(3, 4), (5,), (2, 2, 3), (1,)] * 3]  # 12: two launches
+    arrays[2] = arrays[2].transpose(2, 0, 1)  # non-contiguous
+    got = cuda_kernels.sum_of_squares([sim.asarray(a) for a in arrays]).get()
+    expected = sum(float(np.sum(a * a)) for a in arrays)
+    np.testing.assert_allclose(got, expected, rtol=4 * 60 * np.finfo(np.float64).eps)  # a sum of 60 squares
+
+
 # -- the stand-in is strict --------------------------------------------------------------------
 def test_stand_in_refuses_what_it_cannot_check():
     axpy = sim.ElementwiseKernel("T x, T y, float32 a", "T z", "z = a * x + y", "axpy")
@@ -168,25 +262,27 @@ def test_stand_in_writes_back_into_non_contiguous_outputs():
     np.testing.assert_array_equal(base.get(), 2 * np.arange(12.0).reshape(4, 3).T)
 
 
-ARRAY_INPUTS = {"minigan_adam": {"grad"},
-                "minigan_batch_norm_forward": {"centered", "inv_std", "weight", "bias"},
-                "minigan_batch_norm_backward": {"gy", "xhat", "g_weight", "g_bias", "scale"}}  # the other non-raw inputs are scalars
-
-
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="compile-checking the kernels as CUDA needs nvcc")
+@pytest.mark.skipif(test_kernels_nvrtc.nvrtc_available(), reason="NVRTC compiles CuPy's own source of every "
+                    "kernel here (tests/test_kernels_nvrtc.py), which is closer to a GPU run than this")
 def test_kernels_compile_as_cuda(tmp_path):
-    """Each kernel body, in float32 and float64, compiles as device code (nvcc -c: no GPU needed)."""
+    """Each kernel body, in float32 and float64, compiles as device code (nvcc -c: no GPU needed),
+    wrapped in the stand-in's loop rather than CuPy's: the fallback where CuPy or NVRTC is absent."""
     files = []
-    for name, (in_params, out_params, body) in cuda_kernels.KERNELS.items():
-        kernel = sim.ElementwiseKernel(in_params, out_params, body, name)
-        kinds = tuple("raw" if raw else "array" if out or param in ARRAY_INPUTS.get(name, ()) else "scalar"
-                      for raw, _, param, out in kernel.params)
+    for name in cuda_kernels.KERNELS:
+        in_params, out_params, body, preamble = cuda_kernels.spec(name)
+        kernel = sim.ElementwiseKernel(in_params, out_params, body, name, preamble=preamble)
+        scalars = cuda_kernels.scalar_inputs(name)
+        kinds = tuple("raw" if raw else "scalar" if param in scalars else "array" for raw, _, param, out in kernel.params)
         for dtype in ("float32", "float64"):
             source = kernel.source({"T": dtype, **{t: t for t in sim_kernel.C_TYPES}}, kinds, cuda=True)
             files.append(f"{name}_{dtype}.cu")
             (tmp_path / files[-1]).write_text(source)
-    result = subprocess.run(["nvcc", "-c", *files], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:  # one nvcc per file, all cores
+        results = list(pool.map(lambda f: subprocess.run(["nvcc", "-c", f], cwd=tmp_path, capture_output=True,
+                                                         text=True), files))
+    errors = [r.stderr for r in results if r.returncode]
+    assert not errors, "\n".join(errors)
 
 
 def test_stand_in_removes_its_compiled_kernels_at_exit():

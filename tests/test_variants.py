@@ -334,7 +334,62 @@ def test_variant_scripts_write_their_grids(offline_data, tmp_path, capsys, scrip
     assert "step 2:" in capsys.readouterr().out
     for name, (rows, columns) in pictures.items():
         assert png_size(out / name) == grid_size(rows, columns), name
-    assert "generator" in minigan.load(out / "checkpoint.npz")
+    assert "generator" in minigan.load(out / "checkpoint.npz")["trainer"]
+    # sample.py and latent.py read these checkpoints too (they used to fail with KeyError: 'arch')
+    _load("sample").main([str(out / "checkpoint.npz"), "--n", "20", "--out", str(tmp_path / "s.npy")])
+    assert np.load(tmp_path / "s.npy").shape == (20, 1, 28, 28)
+    assert png_size(tmp_path / "s.png") == grid_size(2, 10)  # one digit (or category) per column
+    _load("latent").main([str(out / "checkpoint.npz"), "--tau", "1", "inf", "--pairs", "2", "--steps", "3",
+                          "--columns", "4", "--out", str(tmp_path / "latent")])
+    assert png_size(tmp_path / "latent" / "truncation.png") == grid_size(2, 4)
+
+
+def test_sample_gives_a_conditional_generator_the_label_asked_for(offline_data, tmp_path, capsys):
+    """--label 7 feeds 7 to every row; the default cycles 0-9. Older variant checkpoints (G at
+    the top, no "model" in the config) load too."""
+    from minigan.gan.checkpoints import generate, load_generator
+    minigan.manual_seed(0)
+    G = V.ConditionalGenerator()
+    old = {"config": {"epochs": 1, "lr": 2e-4, "aux_weight": 1.0}, "generator": G.state_dict(),
+           "discriminator": V.ACGANDiscriminator().state_dict()}
+    minigan.save(old, tmp_path / "old.npz")
+    loaded, latent_dim, kind = load_generator(tmp_path / "old.npz")
+    assert (kind, latent_dim) == ("acgan", G.latent_dim)
+    _load("sample").main([str(tmp_path / "old.npz"), "--n", "4", "--label", "7", "--seed", "3",
+                          "--out", str(tmp_path / "s.npy")])
+    minigan.manual_seed(3)
+    G.eval()
+    with minigan.no_grad():
+        expected = G(minigan.randn(4, G.latent_dim), minigan.tensor(np.full(4, 7))).numpy()
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), expected)
+    z = minigan.randn(12, latent_dim)
+    with minigan.no_grad():
+        cycled = G(z, minigan.tensor(np.arange(12) % 10)).numpy()
+    np.testing.assert_array_equal(generate(loaded, kind, z), cycled)
+
+
+def test_sample_refuses_a_label_for_an_unconditional_generator(offline_data, tmp_path, capsys):
+    G, _ = minigan.gan.build("mlp", "hinge")
+    minigan.save({"config": {"arch": "mlp", "loss": "hinge", "latent_dim": 100},
+                  "trainer": {"generator": G.state_dict()}}, tmp_path / "c.npz")
+    with pytest.raises(SystemExit) as stop:
+        _load("sample").main([str(tmp_path / "c.npz"), "--label", "3"])
+    assert stop.value.code == 2 and "--label: " in capsys.readouterr().err
+
+
+def test_an_infogan_run_resumes_exactly(offline_data, tmp_path):
+    """G, D, both optimizers (G's covers Q's head), the data order, the random state and the
+    fixed noise all come back: a run stopped after epoch 1 ends as a straight one."""
+    infogan = _load("infogan")
+    infogan.main(TINY[:2] + ["--batch-size", "32", "--log-every", "1", "--epochs", "2", "--out", str(tmp_path / "a")])
+    infogan.main(TINY + ["--out", str(tmp_path / "b")])
+    infogan.main(["--resume", "--epochs", "2", "--out", str(tmp_path / "b")])
+    a, b = (minigan.load(tmp_path / name / "checkpoint.npz") for name in "ab")
+    for part in ("generator", "discriminator"):
+        for key in a["trainer"][part]:
+            np.testing.assert_array_equal(a["trainer"][part][key].numpy(), b["trainer"][part][key].numpy())
+    np.testing.assert_array_equal(a["fixed"]["noise"].numpy(), b["fixed"]["noise"].numpy())
+    assert (tmp_path / "a" / "continuous_1.png").read_bytes() == (tmp_path / "b" / "continuous_1.png").read_bytes()
 
 
 def test_latent_script_on_a_mnist_gan_checkpoint(offline_data, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ from .elementwise import (abs, add, astype, clip, compare, div, exp, log, maximu
                           neg, pow, sqrt, sub, to_device, where)
 from .shape import (broadcast_to, concatenate, flatten, getitem, pad, permute, reshape, squeeze,
                     stack, sum_to, transpose, unsqueeze)
-from .reduce import logsumexp, max, mean, min, sum, var
+from .reduce import argmax, argmin, logsumexp, max, mean, min, sum, var
 from .linalg import linear, matmul
 from .activation import leaky_relu, log_softmax, logsigmoid, relu, sigmoid, softmax, softplus, tanh
 from .conv import conv2d, conv_transpose2d

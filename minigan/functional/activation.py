@@ -1,7 +1,9 @@
 """Activations. Each is written so that it cannot overflow for any finite float input."""
 from __future__ import annotations
 
-from .. import backend
+import numbers
+
+from .. import autograd, backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import exp
@@ -16,6 +18,12 @@ def _check(op: str, x) -> None:
         raise TypeError(f"{op}: expected a floating-point tensor, got {x.dtype}")
 
 
+def _fused(gy: Tensor) -> bool:
+    """Whether a backward can be one kernel: on a GPU, with no graph of the backward wanted
+    (``create_graph`` differentiates the Tensor ops below)."""
+    return cuda_kernels.uses_kernels(gy.array) and not autograd.is_grad_enabled()
+
+
 class ReLU(Function):
     save_output = True  # the next layer keeps it anyway; its sign is the mask backward needs
 
@@ -26,6 +34,8 @@ class ReLU(Function):
 
     def backward(self, gy):  # 1 for x > 0, else 0 (0 at the kink, as PyTorch)
         ### BEGIN SOLUTION relu
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_relu_grad", gy.array, self.saved_output().array))
         return gy * Tensor(self.saved_output().array > 0)
         ### END SOLUTION
 
@@ -38,6 +48,8 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         ### BEGIN SOLUTION leaky_relu
+        if cuda_kernels.uses_kernels(x) and 0 <= self.negative_slope <= 1:  # on a GPU: one kernel
+            return cuda_kernels.elementwise("minigan_leaky_relu", x, self.negative_slope)
         xp = backend.array_module(x)
         if self.negative_slope < 0:  # then y > 0 on both sides: keep the mask itself
             self.positive = x > 0
@@ -50,6 +62,9 @@ class LeakyReLU(Function):
     def backward(self, gy):  # 1 for x > 0, else negative_slope
         ### BEGIN SOLUTION leaky_relu
         positive = getattr(self, "positive", None)
+        if _fused(gy) and positive is None:  # on a GPU, for slope >= 0: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_leaky_relu_grad", gy.array, self.saved_output().array,
+                                                   self.negative_slope))
         if positive is None:
             positive = self.saved_output().array > 0
         slope = self.negative_slope
@@ -64,6 +79,8 @@ class Sigmoid(Function):
 
     def forward(self, x):
         ### BEGIN SOLUTION sigmoid
+        if cuda_kernels.uses_kernels(x):  # on a GPU: one kernel
+            return cuda_kernels.elementwise("minigan_sigmoid", x)
         xp = backend.array_module(x)
         e = xp.exp(-xp.abs(x))  # never overflows
         return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
@@ -72,6 +89,8 @@ class Sigmoid(Function):
     def backward(self, gy):  # sigma' = sigma (1 - sigma)
         ### BEGIN SOLUTION sigmoid
         y = self.saved_output()
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_sigmoid_grad", gy.array, y.array))
         return gy * y * (1.0 - y)
         ### END SOLUTION
 
@@ -87,6 +106,8 @@ class Tanh(Function):
     def backward(self, gy):  # tanh' = 1 - tanh^2
         ### BEGIN SOLUTION tanh
         y = self.saved_output()
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_tanh_grad", gy.array, y.array))
         return gy * (1.0 - y * y)
         ### END SOLUTION
 
@@ -101,6 +122,8 @@ class Softplus(Function):
 
     def backward(self, gy):  # softplus' = sigmoid
         ### BEGIN SOLUTION softplus
+        if _fused(gy):  # on a GPU: one kernel
+            return Tensor(cuda_kernels.elementwise("minigan_softplus_grad", gy.array, self.saved_input(0).array))
         return gy * sigmoid(self.saved_input(0))
         ### END SOLUTION
 
@@ -153,6 +176,8 @@ def relu(x: Tensor) -> Tensor:
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
     _check("leaky_relu", x)
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+        raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
     return LeakyReLU(negative_slope)(x)
 
 
@@ -181,16 +206,20 @@ def logsigmoid(x: Tensor) -> Tensor:
 
 
 def _axis(op: str, x: Tensor, axis: int) -> int:
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: axis must be an int, got {axis!r}")
     return normalize_axes(op, axis, x.ndim)[0]
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """e^x / sum(e^x) along ``axis``."""
     _check("softmax", x)
-    return Softmax(_axis("softmax", x, axis))(x)
+    axis = _axis("softmax", x, axis)
+    return x * 1.0 if x.numel() == 0 else Softmax(axis)(x)  # (an empty tensor: an empty result)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``."""
     _check("log_softmax", x)
-    return LogSoftmax(_axis("log_softmax", x, axis))(x)
+    axis = _axis("log_softmax", x, axis)
+    return x * 1.0 if x.numel() == 0 else LogSoftmax(axis)(x)

@@ -13,31 +13,52 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..tensor import DEFAULT_DTYPE, Tensor
+from ..tensor import DEFAULT_DTYPE, Tensor, check_dtype
 from .shape import sum_to
 
 
 # -- operands -------------------------------------------------------------------------------
-def _constant(value, dtype, device) -> Tensor:
-    """A Python number as a 0-d constant tensor, made on ``device`` (no host transfer)."""
-    return Tensor(backend.Device(device).xp.full((), value, dtype=dtype))
+_device_constants = {}  # (type, repr, dtype, device) -> a 0-d array on a GPU (or sim), made once
+
+
+def _constant(op: str, value, dtype, device) -> Tensor:
+    """A Python number as a 0-d constant tensor, made on ``device`` (no host transfer). On a
+    GPU, filling one is a kernel launch, so each distinct constant is made once and shared
+    (no op writes into its inputs; at most 1024 are kept)."""
+    device = backend.Device(device)
+    try:
+        if device.type == "cpu":
+            return Tensor(np.full((), value, dtype=dtype))
+        key = (type(value), repr(value), np.dtype(dtype).str, device)  # repr: -0.0 is not 0.0
+        array = _device_constants.get(key)
+        if array is None:
+            if len(_device_constants) >= 1024:  # numbers that change every step (a schedule) must not pile up
+                _device_constants.clear()
+            with backend.on_device(device):
+                array = _device_constants[key] = device.xp.full((), value, dtype=dtype)
+        return Tensor(array)
+    except OverflowError:
+        raise ValueError(f"{op}: {value!r} does not fit in the tensor's dtype {dtype}") from None
 
 
 def operands(op: str, a, b):
     """Two Tensors of one float dtype (or bool/int) from Tensors and Python numbers.
 
-    A Python number takes the tensor's dtype (so ``x * 2.0`` stays float32); an integer
-    tensor next to a float one is cast to the float dtype; two float dtypes must agree.
+    A Python number takes the tensor's dtype (so ``x * 2.0`` stays float32; an int next to a
+    bool tensor makes it int64, as in PyTorch); an integer tensor next to a float one is cast
+    to the float dtype; two float dtypes must agree. Complex numbers are refused.
     """
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} and {type(b).__name__}")
     for v in (a, b):
-        if not isinstance(v, (Tensor, numbers.Number)):
+        if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):
+            raise TypeError(f"{op}: complex numbers are not supported, got {v!r}")
+        if not isinstance(v, (Tensor, numbers.Real)):
             raise TypeError(f"{op}: expected a Tensor or a Python number, got {type(v).__name__}")
     if not isinstance(a, Tensor):
-        return _constant(a, _dtype_for(b, a), b.device), _as_float_if(b, a)
+        return _constant(op, a, _dtype_for(b, a), b.device), _as_float_if(b, a)
     if not isinstance(b, Tensor):
-        return _as_float_if(a, b), _constant(b, _dtype_for(a, b), a.device)
+        return _as_float_if(a, b), _constant(op, b, _dtype_for(a, b), a.device)
     fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
     if fa and fb and a.dtype != b.dtype:
         raise TypeError(f"{op}: dtypes differ, {a.dtype} and {b.dtype}; cast one with .astype()")
@@ -60,18 +81,34 @@ def check_broadcast(op: str, *shapes) -> None:
 
 
 def _dtype_for(t: Tensor, number):
+    """The dtype a Python number takes next to tensor ``t`` (PyTorch's promotion rules)."""
     if t.dtype.kind == "f":
         return t.dtype
-    return DEFAULT_DTYPE if isinstance(number, float) else t.dtype
+    if not isinstance(number, numbers.Integral):
+        return DEFAULT_DTYPE
+    if t.dtype.kind == "b" and not isinstance(number, (bool, np.bool_)):
+        return np.dtype(np.int64)  # True + 2 is 3, not True
+    return t.dtype
 
 
 def _as_float_if(t: Tensor, number) -> Tensor:
-    return Tensor(t.array.astype(DEFAULT_DTYPE)) if isinstance(number, float) and t.dtype.kind != "f" else t
+    return _as_float(t) if not isinstance(number, numbers.Integral) else t
+
+
+def _as_float(t: Tensor) -> Tensor:
+    """An integer or bool tensor as the default float dtype (a float tensor as it is)."""
+    return t if t.dtype.kind == "f" else Tensor(t.array.astype(DEFAULT_DTYPE))
 
 
 def _unary_check(op: str, x) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+
+
+def _refuse_bools(op: str, operands, hint: str) -> None:
+    """PyTorch refuses ``-`` with a bool tensor (NumPy gives ints, or an error without the op's name)."""
+    if any(isinstance(v, (bool, np.bool_)) or (isinstance(v, Tensor) and v.dtype == np.bool_) for v in operands):
+        raise TypeError(f"{op}: the `-` operator with a bool tensor or number is not supported; {hint}")
 
 
 # -- arithmetic -----------------------------------------------------------------------------
@@ -182,6 +219,7 @@ def add(a, b) -> Tensor:
 
 def sub(a, b) -> Tensor:
     """a - b, broadcasting."""
+    _refuse_bools("sub", (a, b), "for the logical xor of two masks use a != b")
     return Sub()(*operands("sub", a, b))
 
 
@@ -191,19 +229,29 @@ def mul(a, b) -> Tensor:
 
 
 def div(a, b) -> Tensor:
-    """a / b, broadcasting."""
-    return Div()(*operands("div", a, b))
+    """a / b, broadcasting (true division: integers give the default float dtype, as in PyTorch)."""
+    a, b = operands("div", a, b)
+    if a.dtype.kind != "f" and b.dtype.kind != "f":
+        a, b = _as_float(a), _as_float(b)
+    return Div()(a, b)
 
 
 def neg(x: Tensor) -> Tensor:
     """-x."""
     _unary_check("neg", x)
+    _refuse_bools("neg", (x,), "to invert a mask use x == False")
     return Neg()(x)
 
 
 def pow(x, p) -> Tensor:
     """x ** p for a tensor or number ``p`` (differentiable in both)."""
-    return Pow()(*operands("pow", x, p))
+    x, p = operands("pow", x, p)
+    if x.dtype == np.bool_ and p.dtype == np.bool_:
+        raise TypeError("pow: not implemented for bool tensors (bool ** bool); cast one with .astype()")
+    integers = x.dtype.kind != "f" and p.dtype.kind != "f"
+    if integers and bool((p.array < 0).any()):  # (a host read, for integer powers only)
+        raise ValueError(f"pow: integers to negative integer powers are not allowed ({x.dtype} ** {p.dtype})")
+    return Pow()(x, p)
 
 
 # -- functions of one variable ------------------------------------------------------------------
@@ -285,30 +333,35 @@ class Clip(Function):
 def exp(x: Tensor) -> Tensor:
     """e^x."""
     _unary_check("exp", x)
-    return Exp()(x)
+    return Exp()(_as_float(x))
 
 
 def log(x: Tensor) -> Tensor:
     """Natural logarithm."""
     _unary_check("log", x)
-    return Log()(x)
+    return Log()(_as_float(x))
 
 
 def sqrt(x: Tensor) -> Tensor:
     """Square root."""
     _unary_check("sqrt", x)
-    return Sqrt()(x)
+    return Sqrt()(_as_float(x))
 
 
 def abs(x: Tensor) -> Tensor:
     """|x| (gradient 0 at 0)."""
     _unary_check("abs", x)
+    if x.dtype == np.bool_:
+        raise TypeError("abs: not implemented for bool tensors")
     return Abs()(x)
 
 
 def clip(x: Tensor, min=None, max=None) -> Tensor:
     """x limited to [min, max] (either may be None)."""
     _unary_check("clip", x)
+    for bound in (min, max):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Real)):
+            raise TypeError(f"clip: bounds must be real numbers or None, got {bound!r}")
     if min is not None and max is not None and min > max:
         raise ValueError(f"clip: min {min} is larger than max {max}")
     return Clip(min, max)(x)
@@ -349,21 +402,20 @@ def minimum(a, b) -> Tensor:
 
 
 class Where(Function):
-    def __init__(self, condition):
-        self.condition = condition
+    save_inputs = (2,)  # the condition, an input so that a write to it before backward is caught
 
-    def forward(self, a, b):
+    def forward(self, a, b, condition):
         ### BEGIN SOLUTION where
         self.shapes = a.shape, b.shape
-        return backend.array_module(a).where(self.condition, a, b)
+        return backend.array_module(a).where(condition, a, b)
         ### END SOLUTION
 
     def backward(self, gy):  # the gradient goes to whichever input was picked
         ### BEGIN SOLUTION where
-        cond = Tensor(self.condition)
+        cond = self.saved_input(2)
         ga = sum_to(gy * cond, self.shapes[0]) if self.needs_input_grad[0] else None
-        gb = sum_to(gy * Tensor(~self.condition), self.shapes[1]) if self.needs_input_grad[1] else None
-        return ga, gb
+        gb = sum_to(gy * Tensor(~cond.array), self.shapes[1]) if self.needs_input_grad[1] else None
+        return ga, gb, None
         ### END SOLUTION
 
 
@@ -375,7 +427,7 @@ def where(condition, a, b) -> Tensor:
     a, b = operands("where", a, b)
     check_broadcast("where", condition.shape, a.shape, b.shape)
     backend.check_same_device("where", [condition.array, a.array, b.array])
-    return Where(condition.array)(a, b)
+    return Where()(a, b, condition)
 
 
 def compare(op: str, a, b) -> Tensor:
@@ -401,7 +453,7 @@ class Cast(Function):
 def astype(x: Tensor, dtype) -> Tensor:
     """``x`` as ``dtype``; differentiable between float dtypes, a constant otherwise."""
     _unary_check("astype", x)
-    dtype = np.dtype(dtype)
+    dtype = check_dtype("astype", dtype)
     if dtype == x.dtype:
         return x
     if dtype.kind != "f":

@@ -1,6 +1,8 @@
 """Matrix products: ``matmul`` (batched, broadcasting) and ``linear`` (PyTorch's layer op)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -45,6 +47,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(f"matmul: operands must have at least 1 dimension, got shapes {a.shape} and {b.shape}")
     if a.dtype != b.dtype:
         raise TypeError(f"matmul: dtypes differ, {a.dtype} and {b.dtype}")
+    if a.dtype == np.bool_:  # NumPy's bool matmul is a logical or of ands; PyTorch refuses it
+        raise TypeError("matmul: not implemented for bool tensors; cast them with .astype() first")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not match in the inner dimension")
     if not _broadcast_together(a.shape[:-2], b.shape[:-2]):
@@ -58,12 +62,16 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
     """y = x W^T + b, with PyTorch's weight layout: ``weight`` is (out_features, in_features)."""
-    if not isinstance(x, Tensor) or not isinstance(weight, Tensor):
-        raise TypeError("linear: x and weight must be Tensors")
+    for name, t in (("x", x), ("weight", weight), ("bias", bias)):
+        if not isinstance(t, Tensor) and (t is not None or name != "bias"):
+            raise TypeError(f"linear: {name} must be a Tensor, got {type(t).__name__}")
     if weight.ndim != 2 or x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: expected x of shape (..., {weight.shape[-1]}) and weight of shape "
                          f"(out, in); got x {x.shape}, weight {weight.shape}")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias must have shape ({weight.shape[0]},), got {bias.shape}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.dtype != x.dtype:
+            raise TypeError(f"linear: x is {x.dtype} but {name} is {t.dtype}")
     y = matmul(x, transpose(weight, 0, 1))
     return y if bias is None else y + bias

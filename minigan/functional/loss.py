@@ -1,6 +1,8 @@
 """Losses, with ``reduction="mean" | "sum" | "none"`` as in PyTorch."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..tensor import Tensor
@@ -25,6 +27,7 @@ def _check_pair(op: str, input, target) -> None:
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
     if input.shape != target.shape:
         raise ValueError(f"{op}: input shape {input.shape} and target shape {target.shape} differ")
+    backend.check_same_device(op, [input.array, target.array])
 
 
 class BinaryCrossEntropy(Function):
@@ -47,12 +50,21 @@ class BinaryCrossEntropy(Function):
 
 
 def binary_cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
-    """-[t log p + (1 - t) log(1 - p)] for probabilities p = ``input`` in [0, 1]."""
-    _check_pair("binary_cross_entropy", input, target)
+    """-[t log p + (1 - t) log(1 - p)] for probabilities p = ``input`` in [0, 1].
+
+    On the CPU a p outside [0, 1] (or NaN) raises, as in PyTorch. On a GPU it is not checked
+    (the check would wait for the device on every call): the loss is then NaN.
+    """
+    op = "binary_cross_entropy"
+    _check_pair(op, input, target)
     if target.requires_grad:
-        raise ValueError("binary_cross_entropy: target must not require grad")
-    p, t = operands("binary_cross_entropy", input, target)
-    return _reduce("binary_cross_entropy", BinaryCrossEntropy()(p, t), reduction)
+        raise ValueError(f"{op}: target must not require grad")
+    p, t = operands(op, input, target)
+    if isinstance(p.array, np.ndarray) and not ((p.array >= 0) & (p.array <= 1)).all():
+        bad = p.array[~((p.array >= 0) & (p.array <= 1))].flat[0]
+        raise RuntimeError(f"{op}: all elements of input should be between 0 and 1, got {bad} "
+                           f"(input shape {p.shape})")
+    return _reduce(op, BinaryCrossEntropy()(p, t), reduction)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -79,6 +91,8 @@ def cross_entropy(input: Tensor, target: Tensor, reduction: str = "mean") -> Ten
         raise ValueError(f"{op}: expected logits (N, C) and labels (N,), got {input.shape} and {target.shape}")
     if target.dtype.kind not in "iu":
         raise TypeError(f"{op}: labels must be integers, got {target.dtype}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{op}: logits must be floating point, got {input.dtype}")
     backend.check_same_device(op, [input.array, target.array])
     if target.numel() and not (0 <= int(target.array.min()) and int(target.array.max()) < input.shape[1]):
         raise ValueError(f"{op}: labels must lie in [0, {input.shape[1]}), got "

@@ -1,6 +1,8 @@
 """Batch normalisation and dropout."""
 from __future__ import annotations
 
+import numbers
+
 from .. import autograd, backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
@@ -14,14 +16,26 @@ def _channel_view(t: Tensor, ndim: int) -> Tensor:
 
 
 def _check_batch_norm(x, running_mean, running_var, weight, bias):
+    """Every check, before any state changes (a failed call leaves the running statistics alone)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"batch_norm: x must be a Tensor, got {type(x).__name__}")
     if x.ndim not in (2, 4):
         raise ValueError(f"batch_norm: expected x.ndim == 2 (N, C) or 4 (N, C, H, W), got {x.ndim} (shape {x.shape})")
+    if x.dtype.kind != "f":
+        raise TypeError(f"batch_norm: expected a floating-point x, got {x.dtype}")
     channels = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
-        if t is not None and t.shape != (channels,):
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"batch_norm: {name} must be a Tensor or None, got {type(t).__name__}")
+        if t.shape != (channels,):
             raise ValueError(f"batch_norm: {name} must have shape ({channels},), got {t.shape} (x shape {x.shape})")
+        if t.dtype != x.dtype:  # a float32 weight would get a float64 gradient, its running mean float64 values
+            raise TypeError(f"batch_norm: x is {x.dtype} but {name} is {t.dtype}")
+        if t.device != x.device:
+            raise RuntimeError(f"batch_norm: expected all tensors on one device, got x on {x.device} "
+                               f"and {name} on {t.device}")
 
 
 def _normalize(x: Tensor, axes, eps: float) -> Tensor:
@@ -45,12 +59,14 @@ class BatchNorm(Function):
         n = x.size // x.shape[1]
         self.mean = x.mean(axis=self.axes, keepdims=True)
         xhat = x - self.mean  # centred for now; normalised in place below
-        self.var = _per_channel(_channel_dot(xhat, xhat), x.ndim) / n  # mean((x - mean)^2)
-        self.inv_std = 1 / xp.sqrt(self.var + self.eps)
-        if cuda_kernels.uses_kernels(x):  # on a GPU: the four lines below as one kernel
+        if cuda_kernels.uses_kernels(x):  # on a GPU: the lines below as two kernels
+            sum_sq = _per_channel(_channel_dot(xhat, xhat), x.ndim)
+            self.var, self.inv_std = cuda_kernels.batch_norm_stats(sum_sq, n, self.eps)
             self.xhat, y = cuda_kernels.batch_norm_forward(xhat, self.inv_std, _per_channel(weight, x.ndim),
                                                            _per_channel(bias, x.ndim))
             return y
+        self.var = _per_channel(_channel_dot(xhat, xhat), x.ndim) / n  # mean((x - mean)^2)
+        self.inv_std = 1 / xp.sqrt(self.var + self.eps)
         xhat *= self.inv_std
         self.xhat = xhat  # kept for backward: it saves two passes there
         y = xhat * _per_channel(weight, x.ndim)
@@ -69,9 +85,9 @@ class BatchNorm(Function):
         # dx = w / sqrt(var + eps) * (dy - (sum(dy) + xhat * sum(dy * xhat)) / n), computed in
         # one buffer with in-place passes (each `a * b` would allocate a whole new array)
         if cuda_kernels.uses_kernels(gy):  # on a GPU: as one kernel
-            scale = _per_channel(weight, xhat.ndim) * self.inv_std  # w / sqrt(var + eps)
             gx = cuda_kernels.batch_norm_backward(gy, xhat, _per_channel(g_weight, xhat.ndim),
-                                                  _per_channel(g_bias, xhat.ndim), scale)
+                                                  _per_channel(g_bias, xhat.ndim), _per_channel(weight, xhat.ndim),
+                                                  self.inv_std)
             return Tensor(gx), Tensor(g_weight), Tensor(g_bias)
         gx = xhat * _per_channel(g_weight / n, xhat.ndim)
         gx += _per_channel(g_bias / n, xhat.ndim)
@@ -133,20 +149,30 @@ def batch_norm(x: Tensor, running_mean, running_var, weight=None, bias=None, tra
 
 def _update_running(running_mean, running_var, mu, var, count, momentum):
     """running <- (1 - momentum) running + momentum batch, in place, outside the graph."""
+    if running_mean is not None and running_var is not None and cuda_kernels.uses_kernels(running_mean.array):
+        cuda_kernels.running_stats(running_mean.array, running_var.array, mu.reshape(-1), var.reshape(-1),
+                                   momentum, count)  # on a GPU: the lines below as one kernel
+        running_mean._bump_version()
+        running_var._bump_version()
+        return
     if running_mean is not None:
         running_mean.array *= 1 - momentum
         running_mean.array += momentum * mu.reshape(-1)
+        running_mean._bump_version()
     if running_var is not None:
         running_var.array *= 1 - momentum
         running_var.array += (momentum * count / (count - 1)) * var.reshape(-1)
+        running_var._bump_version()
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (identity when not training)."""
     if not isinstance(x, Tensor):
         raise TypeError(f"dropout: x must be a Tensor, got {type(x).__name__}")
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be in [0, 1], got {p}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: expected a floating-point tensor, got {x.dtype}")
+    if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p <= 1):
+        raise ValueError(f"dropout: p must be in [0, 1], got {p!r}")
     if not training or p == 0:
         return x
     if p == 1:

@@ -19,11 +19,16 @@ def normalize_axes(op: str, axis, ndim: int) -> tuple:
     """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    axes = (axis,) if isinstance(axis, numbers.Integral) else axis
+    if not isinstance(axes, (tuple, list)) or not all(isinstance(a, numbers.Integral) for a in axes):
+        raise TypeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     for a in axes:
         if not -ndim <= a < ndim:
             raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted({a % ndim for a in axes}))
+    unique = sorted({a % ndim for a in axes})
+    if len(unique) != len(axes):
+        raise ValueError(f"{op}: axis {axis!r} names an axis more than once (tensor with {ndim} dimensions)")
+    return tuple(unique)
 
 
 def _kept_shape(shape, axes) -> tuple:
@@ -71,7 +76,8 @@ def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis``."""
     _check("mean", x)
     axes = normalize_axes("mean", axis, x.ndim)
-    return sum(x, axes, keepdims) * (1.0 / _count(x.shape, axes))
+    n = _count(x.shape, axes)
+    return sum(x, axes, keepdims) * (1.0 / n if n else float("nan"))  # the mean of nothing is NaN, as in PyTorch
 
 
 def var(x: Tensor, axis=None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -113,6 +119,29 @@ def _extreme(op: str, x: Tensor, axis, keepdims: bool, largest: bool) -> Tensor:
     return Max(normalize_axes(op, axis, x.ndim), keepdims, largest)(x)
 
 
+def _arg_extreme(op: str, x: Tensor, axis) -> Tensor:
+    _check(op, x)
+    if axis is not None:
+        axis = normalize_axes(op, axis, x.ndim)
+        if len(axis) != 1:
+            raise TypeError(f"{op}: axis must be None or one int, got {axis!r}")
+        axis = axis[0]
+    if x.numel() == 0 and (axis is None or x.shape[axis] == 0):
+        raise ValueError(f"{op}: cannot take the {op} of an empty tensor of shape {x.shape} (axis {axis})")
+    array = x.array.argmax(axis=axis) if op == "argmax" else x.array.argmin(axis=axis)
+    return Tensor(array)
+
+
+def argmax(x: Tensor, axis=None) -> Tensor:
+    """Index of the largest value (over all elements, flattened, or along ``axis``); a constant."""
+    return _arg_extreme("argmax", x, axis)
+
+
+def argmin(x: Tensor, axis=None) -> Tensor:
+    """Index of the smallest value (over all elements, flattened, or along ``axis``); a constant."""
+    return _arg_extreme("argmin", x, axis)
+
+
 def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Largest value over ``axis`` (ties share the gradient evenly)."""
     return _extreme("max", x, axis, keepdims, True)
@@ -131,6 +160,10 @@ class LogSumExp(Function):
         self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x):
+        if _count(x.shape, self.axes) == 0:  # the log of an empty sum is -inf, as in PyTorch
+            shape = _kept_shape(x.shape, self.axes) if self.keepdims else \
+                tuple(s for i, s in enumerate(x.shape) if i not in self.axes)
+            return backend.array_module(x).full(shape, -np.inf, dtype=x.dtype)
         ### BEGIN SOLUTION logsumexp
         xp = backend.array_module(x)
         shift = x.max(axis=self.axes, keepdims=True)

@@ -19,6 +19,8 @@ def _check_tensor(op: str, x) -> None:
 
 
 def _normalize_axis(op: str, axis: int, ndim: int) -> int:
+    if not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{op}: an axis must be an int, got {axis!r}")
     if not -ndim <= axis < ndim:
         raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
     return axis % ndim
@@ -37,6 +39,8 @@ def _inverse(order) -> tuple:
 
 
 class Reshape(Function):
+    is_view = True  # unless forward has to copy
+
     def __init__(self, shape, order=None):
         self.shape, self.order = shape, order  # order: a memory layout wanted, as memory_order gives
 
@@ -44,7 +48,9 @@ class Reshape(Function):
         self.input_shape, self.input_order = x.shape, memory_order(x)
         y = x.reshape(self.shape)
         if self.order is None or memory_order(y) == self.order:
+            self.is_view = backend.array_module(x).may_share_memory(x, y)  # (a copy when no view fits)
             return y
+        self.is_view = False
         out = backend.array_module(x).empty([self.shape[a] for a in self.order], dtype=x.dtype)
         out = out.transpose(_inverse(self.order))  # the new shape, laid out in that order
         out[...] = y
@@ -56,10 +62,18 @@ class Reshape(Function):
         return Reshape(self.input_shape, self.input_order)(gy)
 
 
+def _int_tuple(op: str, name: str, values) -> tuple:
+    """``values`` (an int or a sequence of ints) as a tuple of ints, or a TypeError naming them."""
+    values = (values,) if isinstance(values, numbers.Integral) else values
+    if not isinstance(values, (tuple, list)) or not all(isinstance(v, numbers.Integral) for v in values):
+        raise TypeError(f"{op}: {name} must be ints, got {values!r}")
+    return tuple(int(v) for v in values)
+
+
 def reshape(x: Tensor, shape) -> Tensor:
     """``x`` with a new shape of the same size (one entry may be -1)."""
     _check_tensor("reshape", x)
-    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(int(s) for s in shape)
+    shape = _int_tuple("reshape", "a shape", shape)
     known = int(np.prod([s for s in shape if s != -1]))
     if shape.count(-1) > 1 or (-1 not in shape and known != x.numel()) or \
             (-1 in shape and (known == 0 or x.numel() % known)):
@@ -70,6 +84,8 @@ def reshape(x: Tensor, shape) -> Tensor:
 
 
 class Permute(Function):
+    is_view = True
+
     def __init__(self, axes):
         self.axes = axes
 
@@ -83,7 +99,7 @@ class Permute(Function):
 def permute(x: Tensor, axes) -> Tensor:
     """``x`` with its axes reordered: output axis i is input axis ``axes[i]``."""
     _check_tensor("permute", x)
-    axes = tuple(_normalize_axis("permute", int(a), x.ndim) for a in axes)
+    axes = tuple(_normalize_axis("permute", a, x.ndim) for a in _int_tuple("permute", "axes", axes))
     if sorted(axes) != list(range(x.ndim)):
         raise ValueError(f"permute: axes {axes} are not a permutation of the {x.ndim} axes of shape {x.shape}")
     return Permute(axes)(x)
@@ -99,6 +115,8 @@ def transpose(x: Tensor, axis0: int, axis1: int) -> Tensor:
 
 
 class BroadcastTo(Function):
+    is_view = True
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -113,7 +131,7 @@ class BroadcastTo(Function):
 def broadcast_to(x: Tensor, shape) -> Tensor:
     """``x`` repeated along new leading axes and along its axes of size 1 (a read-only view)."""
     _check_tensor("broadcast_to", x)
-    shape = tuple(shape)
+    shape = _int_tuple("broadcast_to", "a shape", shape)
     if x.shape == shape:
         return x
     if not _sums_to(shape, x.shape):
@@ -198,9 +216,16 @@ class Concatenate(Function):
         return tuple(gy[lead + (slice(int(a), int(b)),)] for a, b in zip(bounds[:-1], bounds[1:]))
 
 
+def _tensor_list(op: str, tensors) -> list:
+    """A list or tuple of Tensors as a list (a Tensor itself would be iterated row by row)."""
+    if not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"{op}: expected a list or tuple of Tensors, got {type(tensors).__name__}")
+    return list(tensors)
+
+
 def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    tensors = list(tensors)
+    tensors = _tensor_list("concatenate", tensors)
     if not tensors:
         raise ValueError("concatenate: expected at least one tensor")
     for t in tensors:
@@ -217,7 +242,7 @@ def concatenate(tensors, axis: int = 0) -> Tensor:
 
 def stack(tensors, axis: int = 0) -> Tensor:
     """Join tensors of one shape along a new axis."""
-    tensors = list(tensors)
+    tensors = _tensor_list("stack", tensors)
     if not tensors:
         raise ValueError("stack: expected at least one tensor")
     for t in tensors:
@@ -235,11 +260,13 @@ def _is_basic(index) -> bool:
 
 class GetItem(Function):
     def __init__(self, index):
-        self.index = index
+        self.index = index  # index arrays are the Function's own copies (see _device_index)
 
     def forward(self, x):
         self.input_shape = x.shape
-        return x[self.index]
+        y = x[self.index]
+        self.is_view = _is_basic(self.index) and not isinstance(y, np.generic)  # advanced indexing copies
+        return y
 
     def backward(self, gy):
         return ScatterAdd(self.index, self.input_shape)(gy)
@@ -264,11 +291,11 @@ class ScatterAdd(Function):
 
 
 def _device_index(x: Tensor, item):
-    """One index element, with Tensors, lists and NumPy arrays moved to ``x``'s device."""
-    if isinstance(item, Tensor):
-        item = item.array
+    """One index element, with Tensors, lists and NumPy arrays copied to ``x``'s device."""
+    if isinstance(item, Tensor):  # copies: backward must scatter to where forward gathered from,
+        item = item.array.copy()  # even if the index is written in place in between
     elif isinstance(item, (list, np.ndarray)):
-        item = backend.to_device(np.asarray(item), x.device)
+        item = backend.to_device(np.array(item), x.device)
     elif not isinstance(item, (numbers.Integral, slice)) and item is not None and item is not Ellipsis:
         raise IndexError(f"getitem: an index must be an int, slice, None, ..., or an integer or boolean "
                          f"array or Tensor, got {type(item).__name__} (tensor of shape {x.shape})")
@@ -305,7 +332,9 @@ class Pad(Function):
 def pad(x: Tensor, pad, value: float = 0.0) -> Tensor:
     """Pad with a constant, PyTorch's way: ``pad=(left, right, top, bottom, ...)`` from the last axis."""
     _check_tensor("pad", x)
-    pad = tuple(int(p) for p in pad)
+    pad = _int_tuple("pad", "widths", pad)
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"pad: value must be a real number, got {value!r}")
     if len(pad) % 2 or len(pad) // 2 > x.ndim or any(p < 0 for p in pad):
         raise ValueError(f"pad: expected an even number of non-negative widths for at most {x.ndim} "
                          f"axes, got {pad}")

@@ -4,5 +4,5 @@ from .losses import (LOSSES, GANLoss, get_loss, gradient_penalty, hinge_d_loss, 
                      wasserstein_g_loss)
 from .models import (LATENT_DIM, build, dcgan_discriminator, dcgan_generator, dcgan_init_,
                      mlp_discriminator, mlp_generator)
-from .trainer import GANTrainer, MetricsLog, NonFiniteLossError
-from . import latent, remedies, variants
+from .trainer import DivergenceError, GANTrainer, MetricsLog, NonFiniteLossError, largest_weight
+from . import checkpoints, latent, remedies, runs, scripts, variants

@@ -23,8 +23,18 @@ def truncated_normal(n: int, dim: int, tau: float, device="cpu", max_rounds: int
                      "of redrawing; use a larger tau")
 
 
+def _check_ends(op: str, a, b, t) -> None:
+    for name, v in (("a", a), ("b", b), ("t", t)):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(v).__name__}")
+    if a.ndim != 2 or a.shape != b.shape or t.ndim != 1:
+        raise ValueError(f"{op}: expected starts (P, D), ends (P, D) and fractions (T,), got shapes "
+                         f"{a.shape}, {b.shape} and {t.shape}")
+
+
 def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     """Straight lines: (P, D) starts, (P, D) ends, (T,) fractions -> (P, T, D) points (1 - t) a + t b."""
+    _check_ends("lerp", a, b, t)
     a, b, t = a.unsqueeze(1), b.unsqueeze(1), t.reshape(1, -1, 1)
     return a * (1.0 - t) + b * t
 
@@ -38,6 +48,7 @@ def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
     On unit vectors every point has norm 1; Gaussian z live near a sphere of radius sqrt(D),
     where the straight line's midpoint (norm ~ sqrt(D / 2)) is atypical. Pairs with an angle
     below ``eps`` (nearly parallel) fall back to the straight line."""
+    _check_ends("slerp", a, b, t)
     xp = backend.array_module(a.array)
     a_data, b_data, t_data = a.array, b.array, t.array.reshape(1, -1, 1)
     unit_a = a_data / xp.linalg.norm(a_data, axis=1, keepdims=True)

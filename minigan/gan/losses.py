@@ -14,9 +14,19 @@ from .. import functional as F
 from ..tensor import Tensor, rand
 
 
+def _check_scores(op: str, *outputs) -> None:
+    """The discriminator's outputs must be floating-point Tensors (an int 'logit' is a bug upstream)."""
+    for out in outputs:
+        if not isinstance(out, Tensor):
+            raise TypeError(f"{op}: expected the discriminator's outputs as Tensors, got {type(out).__name__}")
+        if out.dtype.kind != "f":
+            raise TypeError(f"{op}: expected floating-point discriminator outputs, got {out.dtype}")
+
+
 def minimax_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Goodfellow et al. (2014): D maximises E[log D(x)] + E[log(1 - D(G(z)))];
     as a loss: softplus(-d(x)) + softplus(d(G(z)))."""
+    _check_scores("minimax_d_loss", real, fake)
     ### BEGIN SOLUTION minimax_loss
     return F.softplus(-real).mean() + F.softplus(fake).mean()
     ### END SOLUTION
@@ -25,6 +35,7 @@ def minimax_d_loss(real: Tensor, fake: Tensor) -> Tensor:
 def minimax_g_loss(fake: Tensor) -> Tensor:
     """The saturating generator of the original minimax game: G minimises
     E[log(1 - D(G(z)))] = -E[softplus(d(G(z)))]. Its gradient vanishes while D wins easily."""
+    _check_scores("minimax_g_loss", fake)
     ### BEGIN SOLUTION minimax_loss
     return -F.softplus(fake).mean()
     ### END SOLUTION
@@ -33,6 +44,7 @@ def minimax_g_loss(fake: Tensor) -> Tensor:
 def non_saturating_g_loss(fake: Tensor) -> Tensor:
     """Goodfellow et al.'s practical fix: G maximises E[log D(G(z))], i.e. minimises
     softplus(-d(G(z))). Same fixed point, strong gradients early on."""
+    _check_scores("non_saturating_g_loss", fake)
     ### BEGIN SOLUTION non_saturating_loss
     return F.softplus(-fake).mean()
     ### END SOLUTION
@@ -41,6 +53,7 @@ def non_saturating_g_loss(fake: Tensor) -> Tensor:
 def wasserstein_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Arjovsky et al. (2017): the critic maximises E[d(x)] - E[d(G(z))] (no sigmoid);
     as a loss: E[d(G(z))] - E[d(x)]. The critic must be Lipschitz (clipping or a penalty)."""
+    _check_scores("wasserstein_d_loss", real, fake)
     ### BEGIN SOLUTION wasserstein_loss
     return fake.mean() - real.mean()
     ### END SOLUTION
@@ -48,6 +61,7 @@ def wasserstein_d_loss(real: Tensor, fake: Tensor) -> Tensor:
 
 def wasserstein_g_loss(fake: Tensor) -> Tensor:
     """G minimises -E[d(G(z))]."""
+    _check_scores("wasserstein_g_loss", fake)
     ### BEGIN SOLUTION wasserstein_loss
     return -fake.mean()
     ### END SOLUTION
@@ -56,6 +70,7 @@ def wasserstein_g_loss(fake: Tensor) -> Tensor:
 def lsgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Mao et al. (2017), least squares with targets b=1 (real), a=0 (fake):
     1/2 E[(d(x) - 1)^2] + 1/2 E[d(G(z))^2]."""
+    _check_scores("lsgan_d_loss", real, fake)
     ### BEGIN SOLUTION lsgan_loss
     return 0.5 * ((real - 1.0) ** 2).mean() + 0.5 * (fake ** 2).mean()
     ### END SOLUTION
@@ -63,6 +78,7 @@ def lsgan_d_loss(real: Tensor, fake: Tensor) -> Tensor:
 
 def lsgan_g_loss(fake: Tensor) -> Tensor:
     """LSGAN's generator: 1/2 E[(d(G(z)) - 1)^2]."""
+    _check_scores("lsgan_g_loss", fake)
     ### BEGIN SOLUTION lsgan_loss
     return 0.5 * ((fake - 1.0) ** 2).mean()
     ### END SOLUTION
@@ -70,15 +86,28 @@ def lsgan_g_loss(fake: Tensor) -> Tensor:
 
 def hinge_d_loss(real: Tensor, fake: Tensor) -> Tensor:
     """Lim & Ye (2017), Miyato et al. (2018): E[relu(1 - d(x))] + E[relu(1 + d(G(z)))]."""
+    _check_scores("hinge_d_loss", real, fake)
     ### BEGIN SOLUTION hinge_loss
     return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
     ### END SOLUTION
+
+
+def _check_batches(real, fake) -> None:
+    for name, t in (("real", real), ("fake", fake)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"gradient_penalty: {name} must be a Tensor, got {type(t).__name__}")
+    if real.shape != fake.shape:  # one x_hat per pair: 1 fake against 8 reals would broadcast
+        raise ValueError(f"gradient_penalty: real and fake batches must have one shape, got {real.shape} "
+                         f"and {fake.shape}")
+    if real.ndim == 0 or real.shape[0] == 0:
+        raise ValueError(f"gradient_penalty: expected a non-empty batch (N, ...), got shape {real.shape}")
 
 
 def gradient_penalty(critic, real: Tensor, fake: Tensor, weight: float = 10.0) -> Tensor:
     """Gulrajani et al. (2017): weight * E[(||grad_x d(x_hat)||_2 - 1)^2] at random points
     x_hat = alpha x + (1 - alpha) G(z) on the lines between real and fake samples, one alpha
     per sample. Differentiating it needs the gradient of a gradient (create_graph=True)."""
+    _check_batches(real, fake)
     ### BEGIN SOLUTION gradient_penalty
     shape = (real.shape[0],) + (1,) * (real.ndim - 1)
     alpha = rand(*shape, dtype=real.dtype, device=real.device)

@@ -65,6 +65,8 @@ def _widened(head: nn.Linear, in_features: int) -> nn.Linear:
     wide.to(head.weight.device, head.weight.dtype)
     nn.init.zeros_(wide.weight)
     wide.weight.array[:, :head.in_features] = head.weight.array
+    wide.weight._bump_version()
     if head.bias is not None:
         wide.bias.array[...] = head.bias.array
+        wide.bias._bump_version()
     return wide

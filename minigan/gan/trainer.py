@@ -9,7 +9,9 @@ paper's k), each on a fresh real minibatch and fresh noise:
   so D is untouched.
 
 Metrics stay on the device as 0-d tensors; :class:`MetricsLog` copies them to the host
-in one transfer per flush, and that is where a non-finite loss is caught.
+in one transfer per flush, and that is where divergence is caught: a non-finite loss, or
+(when the loop records :func:`largest_weight` and the log has a ``max_weight``) a weight that
+is non-finite or past that bound.
 """
 from __future__ import annotations
 
@@ -17,19 +19,35 @@ import math
 
 import numpy as np
 
-from .. import autograd
+from .. import autograd, backend, cuda_kernels
 from .. import functional as F
 from ..autograd import no_grad
 from ..tensor import Tensor, randn
 from .losses import GANLoss, gradient_penalty
 
 
-class NonFiniteLossError(FloatingPointError):
+class DivergenceError(FloatingPointError):
+    """Training diverged: a loss or weight became NaN or infinite, or a weight grew past the
+    bound; names the step and the value."""
+
+
+class NonFiniteLossError(DivergenceError):
     """A loss became NaN or infinite; names the step and the value."""
+
+
+def largest_weight(*modules) -> Tensor:
+    """max |w| over every parameter of ``modules``: a 0-d float64 tensor on their device
+    (NaN when a weight is NaN). One small reduction per parameter, no host copy."""
+    with no_grad():
+        return F.stack([p.abs().max().astype(np.float64) for m in modules for p in m.parameters()]).max()
 
 
 def _grad_norm(grads) -> Tensor:
     """The L2 norm of all gradients together (a 0-d tensor on their device)."""
+    arrays = [g.array for g in grads]
+    if all(cuda_kernels.uses_kernels(a) for a in arrays) and len({(a.dtype, backend.device_of(a)) for a in arrays}) == 1:
+        with backend.on_device_of(arrays[0]):  # on a GPU: a kernel and a sum, not three ops per gradient
+            return Tensor(backend.array_module(arrays[0]).sqrt(cuda_kernels.sum_of_squares(arrays)))
     return F.sqrt(sum((g * g).sum() for g in grads))
 
 
@@ -108,6 +126,7 @@ class GANTrainer:
         """WGAN's weight clipping: every parameter into [-c, c], in place."""
         for p in params:
             p.array[...] = p.array.clip(-c, c)
+            p._bump_version()
 
     def state_dict(self) -> dict:
         """Everything needed to resume: both models, both optimizers, the step counters."""
@@ -124,16 +143,20 @@ class GANTrainer:
 
 
 class MetricsLog:
-    """Per-step metrics kept on the device until :meth:`flush` copies them to the host at once."""
+    """Per-step metrics kept on the device until :meth:`flush` copies them to the host at once.
 
-    def __init__(self):
+    ``max_weight``: when a step's metrics hold ``"weight_max"`` (:func:`largest_weight`),
+    flush also raises :class:`DivergenceError` when it is non-finite or above this bound."""
+
+    def __init__(self, max_weight: float = math.inf):
         self._pending = []  # (step, {name: 0-d tensor})
+        self.max_weight = max_weight
 
     def record(self, step: int, metrics: dict) -> None:
         self._pending.append((step, metrics))
 
     def flush(self) -> list:
-        """[(step, {name: float})] since the last flush; raises on a non-finite loss."""
+        """[(step, {name: float})] since the last flush; raises on divergence (see the class)."""
         if not self._pending:
             return []
         values = [v for _, m in self._pending for v in m.values()]
@@ -146,8 +169,12 @@ class MetricsLog:
             for name in ("d_loss", "g_loss"):
                 if name in row and not math.isfinite(row[name]):
                     self._pending = []
-                    raise NonFiniteLossError(f"step {step}: {name} is {row[name]}; training stopped "
-                                             "(the last checkpoint on disk is from before this)")
+                    raise NonFiniteLossError(f"step {step}: {name} is {row[name]}")
+            weight = row.get("weight_max", 0.0)
+            if not math.isfinite(weight) or weight > self.max_weight:
+                self._pending = []
+                raise DivergenceError(f"step {step}: a weight reached {weight:.3g}" + (
+                    f", past max_weight={self.max_weight:g}" if math.isfinite(weight) else ""))
             rows.append((step, row))
         self._pending = []
         return rows

@@ -17,11 +17,10 @@ respect to G's parameters, so D is untouched. Any game in :data:`minigan.gan.LOS
 (weight clipping and the gradient penalty included).
 
 (The remedies against mode collapse for the reference discriminators are in
-:mod:`minigan.gan.remedies`; the latent-space tools in :mod:`minigan.gan.latent`.)
+:mod:`minigan.gan.remedies`; the latent-space tools in :mod:`minigan.gan.latent`; the example
+scripts' shared flags and training loop in :mod:`minigan.gan.scripts`.)
 """
 from __future__ import annotations
-
-import time
 
 import numpy as np
 
@@ -31,7 +30,7 @@ from ..autograd import no_grad
 from ..tensor import Tensor, rand, randn
 from .losses import GANLoss, get_loss, gradient_penalty
 from .models import dcgan_init_
-from .trainer import MetricsLog, _grad_norm, _set_grads
+from .trainer import _grad_norm, _set_grads
 
 NUM_CLASSES = 10
 NON_SATURATING = get_loss("non-saturating")
@@ -39,11 +38,17 @@ NON_SATURATING = get_loss("non-saturating")
 
 # -- labels and codes ---------------------------------------------------------------------------
 def one_hot(labels: Tensor, num_classes: int, dtype=np.float32) -> Tensor:
-    """(N,) integer labels -> (N, num_classes) rows of 0s with a 1 at each label (a constant)."""
+    """(N,) integer labels -> (N, num_classes) rows of 0s with a 1 at each label (a constant).
+    Labels outside [0, num_classes) raise on the CPU; on a GPU they are not checked (that would
+    wait for the device)."""
     if not isinstance(labels, Tensor) or labels.ndim != 1 or labels.dtype.kind not in "iu":
         what = f"shape {labels.shape}, {labels.dtype}" if isinstance(labels, Tensor) else type(labels).__name__
         raise TypeError(f"one_hot: expected a 1-D Tensor of integer labels, got {what}")
     xp = backend.array_module(labels.array)
+    if isinstance(labels.array, np.ndarray) and labels.numel() and not (
+            0 <= labels.array.min() and labels.array.max() < num_classes):  # (GPUs: unchecked, no host read)
+        raise IndexError(f"one_hot: labels must lie in [0, {num_classes}), got "
+                         f"{labels.array.min()}..{labels.array.max()}")
     return Tensor(xp.eye(num_classes, dtype=dtype)[labels.array])
 
 
@@ -62,58 +67,6 @@ def save_class_grid(G, z_per_column: Tensor, path, num_classes: int = NUM_CLASSE
     finally:
         G.train(was_training)
     save_grid(images, path, nrow=columns)
-
-
-def example_parser(description: str, name: str, epochs: int):
-    """The flags every variant example shares (their own are added by each script)."""
-    import argparse
-    import os
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=2e-4, help="D's Adam learning rate (betas 0.5, 0.999, as DCGAN)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--data-dir", default=None, help="where the MNIST IDX files are")
-    p.add_argument("--out", default=os.path.join("runs", name))
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--log-every", type=int, default=25, help="steps between progress lines")
-    return p
-
-
-def mnist_loader(args):
-    """(dataset, shuffled DataLoader) of MNIST's training digits, as the example's flags say."""
-    from ..data import DataLoader, training_set
-    dataset = training_set("mnist", args.data_dir, args.limit)
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed,
-                        device=args.device)
-    return dataset, loader
-
-
-def run_epochs(loader, step, args, shown, draw, grid_name: str) -> None:
-    """The loop of the variant examples: ``step(real, labels)`` on every batch (returning 0-d
-    metrics); every ``args.log_every`` steps a line with the ``shown`` metrics (one host copy,
-    with MetricsLog's NaN check); after each epoch ``draw(path)`` writes
-    ``<args.out>/<grid_name>_epoch_NNN.png``, and the last one is copied to ``<grid_name>.png``."""
-    import os
-    import shutil
-    log, count, path = MetricsLog(), 0, None
-    for epoch in range(1, args.epochs + 1):
-        started, rows = time.time(), []
-        for real, labels in loader:
-            count += 1
-            log.record(count, step(real, labels))
-            if count % args.log_every == 0:
-                rows += log.flush()
-                latest = rows[-1][1]
-                print(f"epoch {epoch} step {count}: " + " ".join(f"{k} {latest[k]:.3f}" for k in shown), flush=True)
-        rows += log.flush()
-        summary = " ".join(f"{k} {np.mean([row[k] for _, row in rows]):.3f}" for k in shown)
-        path = os.path.join(args.out, f"{grid_name}_epoch_{epoch:03d}.png")
-        draw(path)
-        print(f"epoch {epoch}: {summary} ({time.time() - started:.1f}s); wrote {path}", flush=True)
-    if path is not None:
-        shutil.copyfile(path, os.path.join(args.out, f"{grid_name}.png"))
 
 
 def sample_labels(n: int, num_classes: int = NUM_CLASSES, device="cpu") -> Tensor:
@@ -280,6 +233,7 @@ def _clip_if_needed(game: GANLoss, params) -> None:
     if game.clip is not None:
         for p in params:
             p.array[...] = p.array.clip(-game.clip, game.clip)
+            p._bump_version()
 
 
 def _scores(game: GANLoss, real_out: Tensor, fake_out: Tensor) -> dict:

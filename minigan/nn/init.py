@@ -24,6 +24,12 @@ def _array(t):
     return t
 
 
+def _wrote(t) -> None:
+    """Record an in-place write into a Tensor (a raw array has no version to bump)."""
+    if isinstance(t, Tensor):
+        t._bump_version()
+
+
 def _fill_random(t, sample, scale: float, shift: float):
     """t[...] = shift + scale * sample(shape), drawn on t's device in t's dtype."""
     array = _array(t)
@@ -31,6 +37,7 @@ def _fill_random(t, sample, scale: float, shift: float):
         raise TypeError(f"init: expected a floating-point tensor, got {array.dtype}")
     draws = sample(array.shape, dtype=array.dtype, device=backend.device_of(array)).array
     array[...] = draws * scale + shift
+    _wrote(t)
     return t
 
 
@@ -51,6 +58,7 @@ def normal_(t, mean: float = 0.0, std: float = 1.0):
 def constant_(t, val: float):
     """Fill with ``val``."""
     _array(t)[...] = val
+    _wrote(t)
     return t
 
 

@@ -22,16 +22,20 @@ def _new_parameter(shape, device, dtype) -> Parameter:
     return Parameter(zeros(shape, dtype=dtype, device=device))
 
 
-def _pair(name: str, value) -> tuple:
-    pair = (value, value) if isinstance(value, numbers.Integral) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) for v in pair):
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+def _pair(name: str, value, minimum: int) -> tuple:
+    """An int-or-pair argument as a pair of ints >= ``minimum`` (PyTorch checks these only when
+    the layer first runs; a layer that cannot run is refused when it is built)."""
+    pair = (value, value) if isinstance(value, numbers.Integral) else value
+    pair = tuple(pair) if isinstance(pair, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= minimum
+                                 for v in pair):
+        raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
     return tuple(int(v) for v in pair)
 
 
 def _check_positive(layer: str, **sizes) -> None:
     for name, value in sizes.items():
-        if not isinstance(value, numbers.Integral) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
             raise ValueError(f"{layer}: {name} must be a positive int, got {value!r}")
 
 
@@ -80,11 +84,14 @@ class _ConvNd(Module):
         if groups != 1:
             raise ValueError(f"{name}: only groups=1 is supported, got groups={groups}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = _pair(f"{name}: kernel_size", kernel_size)
-        self.stride = _pair(f"{name}: stride", stride)
-        self.padding = _pair(f"{name}: padding", padding)
-        self.dilation = _pair(f"{name}: dilation", dilation)
-        self.output_padding = _pair(f"{name}: output_padding", output_padding)
+        self.kernel_size = _pair(f"{name}: kernel_size", kernel_size, 1)
+        self.stride = _pair(f"{name}: stride", stride, 1)
+        self.padding = _pair(f"{name}: padding", padding, 0)
+        self.dilation = _pair(f"{name}: dilation", dilation, 1)
+        self.output_padding = _pair(f"{name}: output_padding", output_padding, 0)
+        if any(p >= s for p, s in zip(self.output_padding, self.stride)):
+            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller than stride "
+                             f"{self.stride}")
         self.groups = groups
         self.weight = _new_parameter(weight_shape + self.kernel_size, device, dtype)
         if bias:
@@ -146,7 +153,13 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
                  track_running_stats: bool = True, device=None, dtype=None):
         super().__init__()
-        _check_positive(type(self).__name__, num_features=num_features)
+        name = type(self).__name__
+        _check_positive(name, num_features=num_features)
+        if isinstance(eps, bool) or not (isinstance(eps, numbers.Real) and 0 <= eps < math.inf):
+            raise ValueError(f"{name}: eps must be a finite number >= 0, got {eps!r}")
+        if momentum is not None and (isinstance(momentum, bool) or not (isinstance(momentum, numbers.Real)
+                                                                       and 0 <= momentum <= 1)):
+            raise ValueError(f"{name}: momentum must be None or a number in [0, 1], got {momentum!r}")
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -169,15 +182,20 @@ class _BatchNorm(Module):
             init.zeros_(self.running_mean)
             init.ones_(self.running_var)
             self.num_batches_tracked.array[...] = 0
+            self.num_batches_tracked._bump_version()
 
     def _momentum(self) -> float:
-        """The weight of this batch in the running averages, counting the batch first.
+        """The weight of this batch in the running averages, counting this batch.
         momentum=None means a plain average of all batches (1 / batches seen; reads the count
         from the device)."""
-        self.num_batches_tracked.array += 1
         if self.momentum is None:
-            return 1.0 / int(self.num_batches_tracked.item())
+            return 1.0 / (int(self.num_batches_tracked.item()) + 1)
         return self.momentum
+
+    def _count_batch(self) -> None:
+        """num_batches_tracked += 1, once the batch has gone through (a failed call counts none)."""
+        self.num_batches_tracked.array += 1
+        self.num_batches_tracked._bump_version()
 
     def forward(self, x: Tensor) -> Tensor:
         name = type(self).__name__
@@ -187,14 +205,16 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: expected a {self.expected_ndim}-D input, got shape {x.shape}")
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name}: expected {self.num_features} channels, got input of shape {x.shape}")
-        momentum = 0.0
-        if self.training and self.track_running_stats:
-            momentum = self._momentum()
+        counting = self.training and self.track_running_stats
+        momentum = self._momentum() if counting else 0.0
         use_batch_stats = self.training or self.running_mean is None
         update_running = not self.training or self.track_running_stats
-        return F.batch_norm(x, self.running_mean if update_running else None,
-                            self.running_var if update_running else None, self.weight, self.bias,
-                            use_batch_stats, momentum, self.eps)
+        y = F.batch_norm(x, self.running_mean if update_running else None,
+                         self.running_var if update_running else None, self.weight, self.bias,
+                         use_batch_stats, momentum, self.eps)
+        if counting:
+            self._count_batch()
+        return y
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -230,6 +250,8 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
+            raise TypeError(f"LeakyReLU: negative_slope must be a number, got {negative_slope!r}")
         self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
@@ -297,8 +319,8 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        if isinstance(p, bool) or not (isinstance(p, numbers.Real) and 0 <= p <= 1):
+            raise ValueError(f"Dropout: p must be in [0, 1], got {p!r}")
         self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:

@@ -20,19 +20,23 @@ from ..tensor import Tensor
 class Parameter(Tensor):
     """A leaf Tensor that a Module registers as one of its trainable weights.
 
-    ``Parameter(t)`` shares ``t``'s array (like PyTorch); ``requires_grad`` defaults to True.
+    ``Parameter(t)`` shares ``t``'s array and version counter (like PyTorch); ``requires_grad``
+    defaults to True.
     """
 
     __slots__ = ()
 
     def __init__(self, data=None, requires_grad: bool = True):
+        version = None
         if data is None:
             data = np.zeros((0,), dtype=np.float32)
         elif isinstance(data, Tensor):
-            data = data.array
+            data, version = data.array, data._version_counter
         elif not backend.is_array(data):
             raise TypeError(f"Parameter: expected a Tensor or an array, got {type(data).__name__}")
-        super().__init__(data, requires_grad=requires_grad)
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"Parameter: expected a bool, integer or floating-point array, got {data.dtype}")
+        super().__init__(data, requires_grad=requires_grad, version_counter=version)
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
@@ -232,17 +236,26 @@ class Module:
     def to(self, device=None, dtype=None):
         """Move (and/or cast floating-point) parameters and buffers in place; returns self.
 
-        The Parameter objects stay the same, so an optimizer built before the move stays valid
-        (its state, if any, must then be moved too: build optimizers after ``to()``).
+        ``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or by keyword, as in PyTorch; the
+        dtype must be a floating-point one (integer buffers keep theirs). The Parameter objects
+        stay the same, so an optimizer built before the move stays valid (its state, if any,
+        must then be moved too: build optimizers after ``to()``). Each tensor's version goes up:
+        a graph built before the move can no longer backprop. A failed move changes nothing.
         """
+        if dtype is None and _is_dtype(device):  # to(minigan.float64), as in PyTorch
+            device, dtype = None, device
         device = None if device is None else backend.Device(device)
-        dtype = None if dtype is None else np.dtype(dtype)
-        for module in self.modules():
-            for t in list(module._parameters.values()) + list(module._buffers.values()):
-                if t is not None:
-                    t.array = _convert(t.array, device, dtype)
-                    if t.grad is not None:
-                        t.grad = Tensor(_convert(t.grad.array, device, dtype))
+        if dtype is not None:
+            dtype = _float_dtype(dtype)
+        tensors = [t for module in self.modules()
+                   for t in list(module._parameters.values()) + list(module._buffers.values()) if t is not None]
+        arrays = [_convert(t.array, device, dtype) for t in tensors]  # all converted before any is changed
+        grads = [None if t.grad is None else Tensor(_convert(t.grad.array, device, dtype)) for t in tensors]
+        for t, array, grad in zip(tensors, arrays, grads):
+            if array is not t.array:
+                t.array = array
+                t._bump_version()
+            t.grad = grad
         return self
 
     def cpu(self):
@@ -275,15 +288,19 @@ class Module:
         The Tensors are detached but share memory with the module (like PyTorch): copy them,
         or save them at once, if the module trains on. ``keep_vars=True`` gives the Parameters.
         """
-        return OrderedDict((name, t if keep_vars else Tensor(t.array)) for name, t in self._state_items())
+        return OrderedDict((name, t if keep_vars else t.detach()) for name, t in self._state_items())
 
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy values from ``state_dict`` into the parameters and buffers, in place.
 
         Values may be Tensors or arrays (any device; cast to each target's dtype). Missing or
-        unexpected keys raise when ``strict``; a shape mismatch always raises. Nothing is copied
-        unless everything checks out. Returns ``(missing_keys, unexpected_keys)``.
+        unexpected keys raise when ``strict``; a shape mismatch, a value that is not real numbers
+        (complex, strings, objects), or one that an integer buffer cannot hold (NaN, inf, a
+        fraction) always raises. Nothing is copied unless everything checks out. Each target's
+        version goes up. Returns ``(missing_keys, unexpected_keys)``.
         """
+        if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
         targets = OrderedDict(self._state_items())
         missing = [k for k in targets if k not in state_dict]
         unexpected = [k for k in state_dict if k not in targets]
@@ -296,15 +313,24 @@ class Module:
                 errors.append(f"size mismatch for {name}: copying a param with shape "
                               f"{tuple(sources[name].shape)} from checkpoint, the shape in current "
                               f"model is {target.shape}.")
+            elif target.dtype.kind in "biu" and not _fits_integers(sources[name], target.dtype):
+                errors.append(f"value mismatch for {name}: the checkpoint's {sources[name].dtype} values "
+                              f"include NaN, infinity, fractions or values out of range, which the "
+                              f"{target.dtype} buffer in current model cannot hold.")
         if strict and unexpected:
             errors.insert(0, "Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
         if strict and missing:
             errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
-        for name, source in sources.items():
-            target = targets[name]
-            target.array[...] = backend.to_device(source, target.device).astype(target.dtype, copy=False)
+        values = {}
+        for name, source in sources.items():  # every copy made before any target changes
+            with backend.on_device_of(targets[name].array):  # CuPy's astype allocates on the current GPU
+                values[name] = backend.to_device(source, targets[name].device).astype(targets[name].dtype, copy=False)
+        for name, value in values.items():
+            with backend.on_device_of(value):
+                targets[name].array[...] = value
+            targets[name]._bump_version()
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------------------
@@ -325,31 +351,63 @@ class Module:
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+def _is_dtype(value) -> bool:
+    """True for a NumPy dtype or scalar type (np.float64, minigan.float64), not for a device spec."""
+    return isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic))
+
+
+def _float_dtype(dtype) -> np.dtype:
+    """``dtype`` as a floating-point np.dtype, or PyTorch's error."""
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"nn.Module.to: {dtype!r} is not a dtype") from None
+    if dtype.kind != "f":
+        raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired dtype={dtype}")
+    return dtype
+
+
 def _convert(array, device, dtype):
     """``array`` on ``device`` (if given) and, when floating point, of ``dtype`` (if given)."""
     if device is not None:
         array = backend.to_device(array, device)
     if dtype is not None and array.dtype.kind == "f" and array.dtype != dtype:
-        array = array.astype(dtype)
+        with backend.on_device_of(array):  # CuPy's astype allocates on the current GPU
+            array = array.astype(dtype)
     return array
 
 
 def _as_array(value, name: str):
-    """A state_dict value as an array: Tensors and device arrays as they are, anything else
-    array-like (numbers, lists, objects with ``__array__``) through NumPy."""
+    """A state_dict value as an array of real numbers: Tensors and device arrays as they are,
+    anything else array-like (numbers, lists, objects with ``__array__``) through NumPy."""
     if isinstance(value, Tensor):
-        return value.array
-    if backend.is_array(value):
-        return value
-    try:
-        array = np.asarray(value)
-    except Exception as err:
-        raise TypeError(f"load_state_dict: value for {name!r} is a {type(value).__name__} that does not "
-                        f"convert to an array ({err})") from err
+        array = value.array
+    elif backend.is_array(value):
+        array = value
+    else:
+        try:
+            array = np.asarray(value)
+        except Exception as err:
+            raise TypeError(f"load_state_dict: value for {name!r} is a {type(value).__name__} that does not "
+                            f"convert to an array ({err})") from err
     if array.dtype.kind not in "biuf":
         raise TypeError(f"load_state_dict: value for {name!r} is a {type(value).__name__}, not numbers "
                         f"(array dtype {array.dtype})")
     return array
+
+
+def _fits_integers(array, dtype: np.dtype) -> bool:
+    """True when every value of ``array`` is a whole number that ``dtype`` (integer or bool) holds
+    (read on the host: loading is not in the hot path)."""
+    if array.dtype.kind in "biu" and np.can_cast(array.dtype, dtype):
+        return True
+    host = backend.to_numpy(array)
+    if dtype.kind == "b":
+        return bool(np.isin(host, (0, 1)).all())
+    info = np.iinfo(dtype)
+    low, high = float(info.min), float(info.max) + 1  # exact powers of two, also for 64 bits
+    with np.errstate(invalid="ignore"):
+        return bool((np.isfinite(host) & (host == np.round(host)) & (host >= low) & (host < high)).all())
 
 
 class Sequential(Module):
