@@ -38,6 +38,12 @@ def skeleton(tmp_path_factory):
     return make_assignment(tmp_path_factory.mktemp("course") / "skeleton", ["relu", "conv2d"])
 
 
+def _line_of(copy, path, text) -> int:
+    """The line number of ``text`` in the copy's file (the student's line numbers)."""
+    lines = (copy / path).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, start=1) if text in line)
+
+
 def _edited(copy, tmp_path, path, old, new, name="student"):
     """A copy of ``copy`` with one edit in the student's code."""
     edited = Path(shutil.copytree(copy, tmp_path / name))
@@ -144,7 +150,10 @@ def test_code_that_does_not_compile_or_lost_its_marker_lines_costs_that_task_onl
     report = grade(copy, ops=["relu", "sigmoid", "backprop"], keyword=GRADCHECKS + " or leaf_used_twice",
                    json_path=results, jobs=2, **FAST)
     relu, sigmoid = report.by_task()["relu"], report.by_task()["sigmoid"]
-    assert relu.score == 0 and "does not compile: '(' was never closed (line 24 of your" in relu.error
+    line = _line_of(solved, "minigan/functional/activation.py", RELU_FORWARD)
+    assert relu.score == 0
+    assert f"does not compile: '(' was never closed (line {line} of your minigan/functional/activation.py: " \
+           "return ()" in relu.error
     assert sigmoid.score == 0 and "END YOUR CODE' line is missing" in sigmoid.error
     assert report.by_task()["backprop"].full_marks
     assert "does not compile" in json.loads(results.read_text())["tests"][0]["output"]
@@ -197,7 +206,8 @@ def test_code_that_reaches_for_the_test_machinery_is_refused_before_it_runs(solv
     copy = _edited(solved, tmp_path, "minigan/functional/activation.py", RELU_FORWARD, SWAPS_THE_REPORT)
     relu = grade(copy, ops=["relu"], keyword="relu_derivative_at_zero", **FAST).by_task()["relu"]
     assert relu.score == 0 and relu.error.startswith("refused: the code uses what a solution never needs")
-    assert "line 24 of your minigan/functional/activation.py: imports _pytest" in relu.error
+    line = _line_of(solved, "minigan/functional/activation.py", RELU_FORWARD)
+    assert f"line {line} of your minigan/functional/activation.py: imports _pytest" in relu.error
 
 
 @pytest.mark.parametrize("code, defence", [
@@ -350,3 +360,18 @@ def test_a_student_grades_the_copy_as_the_autograder_will(solved, tmp_path):
     assert "Graded here as the autograder will" in done.stdout and "tests/test_activation.py differ" in done.stdout
     assert re.search(r"^relu\s+2\s+2\s+0\s+.*1\.00 / 1$", done.stdout, re.M)
     assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*")) == before
+
+
+def test_failures_show_where_in_the_package_but_none_of_its_source(solved, tmp_path):
+    """Outside the task's regions the package is the reference, and its code may solve another
+    task of the assignment: a failure's traceback names the package's files and lines but
+    quotes none of their source."""
+    copy = _edited(solved, tmp_path, "minigan/functional/activation.py",
+                   "return gy * Tensor(self.saved_output().array > 0)", "return 'not a gradient'")
+    relu = grade(copy, ops=["relu"], keyword="relu_derivative_at_zero", **FAST).by_task()["relu"]
+    details = "\n".join(t.details for t in relu.tests)
+    assert relu.score == 0 and "minigan/autograd.py:" in details
+    source = (ROOT / "minigan/autograd.py").read_text().splitlines()
+    quoted = [line for line in details.splitlines() if line.strip() and line.strip() in
+              {s.strip() for s in source if len(s.strip()) > 12}]
+    assert quoted == []

@@ -92,6 +92,7 @@ class _Reporter:
         self.phases = {}  # nodeid -> {"outcome", "message", "details", "duration"} so far
         self.baseline = None
         self.tampered = ""
+        self.package = os.path.realpath(os.path.join(str(config.rootpath), "minigan"))
 
     # -- collection ---------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -135,7 +136,7 @@ class _Reporter:
                 state["outcome"], state["message"] = "skipped", _skip_reason(report)
             else:
                 state["outcome"] = "failed" if report.when == "call" else "error"
-                state["message"], state["details"] = _failure_message(report)
+                state["message"], state["details"] = _failure_message(report, self.package)
                 if "CourseTimeout" in state["message"]:
                     state["outcome"] = "timeout"
         if report.when == "teardown":
@@ -264,13 +265,39 @@ def _hooks(config) -> tuple:
 
 
 # -- messages ------------------------------------------------------------------------------------------------
-def _failure_message(report) -> tuple:
-    """(the error, with Hypothesis's falsifying example; the traceback's end, where it was raised)."""
+def _failure_message(report, package) -> tuple:
+    """(the error, with Hypothesis's falsifying example; the traceback's end, where it was raised).
+    The traceback shows no source of the package under test (``package``): outside the task's
+    own regions that is the reference's code, which may solve another task the student has."""
     crash = getattr(report.longrepr, "reprcrash", None)
     text = report.longreprtext or ""
     headline = crash.message if crash is not None else text.strip().splitlines()[-1:] or [""]
     headline = headline if isinstance(headline, str) else headline[0]
-    return _tail(headline), text[-MAX_MESSAGE:]
+    return _tail(headline), _traceback_without_package_source(report, package, text)[-MAX_MESSAGE:]
+
+
+def _traceback_without_package_source(report, package, text: str) -> str:
+    longrepr = report.longrepr
+    chain = getattr(longrepr, "chain", None)
+    if chain is None:
+        traceback = getattr(longrepr, "reprtraceback", None)
+        if traceback is None:
+            return "" if package in text else text  # an unusual report: keep it only if it cannot leak
+        chain = [(traceback, None, None)]
+    lines = []
+    for traceback, _, description in chain:
+        for entry in getattr(traceback, "reprentries", []):
+            location = getattr(entry, "reprfileloc", None)
+            source = list(getattr(entry, "lines", []))
+            path = os.path.realpath(os.path.join(os.path.dirname(package), location.path)) if location else ""
+            if location is None or not path.startswith(package + os.sep):
+                lines += source + ([f"{location.path}:{location.lineno}: {location.message}"] if location else [])
+            else:  # where, and the error raised there, without the package's source lines
+                lines += [f"{location.path}:{location.lineno}: {location.message}"]
+                lines += [line for line in source if line.startswith("E ")]
+        if description:
+            lines.append(description)
+    return "\n".join(lines)
 
 
 def _skip_reason(report) -> str:

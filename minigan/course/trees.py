@@ -226,10 +226,12 @@ def _check_compiles(text: str, relative: str, spans, use_screen: bool) -> None:
         return f"line {line} of the graded {relative}"
 
     try:
-        tree = ast.parse(text, relative)
+        tree = ast.parse(text, f"<{relative}>")  # not a real path: Python would quote the file on disk
     except SyntaxError as error:
-        line = (error.text or "").strip()
-        raise SubmissionError(f"{relative}: the code does not compile: {error.msg} ({where(error.lineno or 0)}"
+        number = error.lineno or 0
+        lines = text.splitlines()
+        line = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+        raise SubmissionError(f"{relative}: the code does not compile: {error.msg} ({where(number)}"
                               f"{': ' + line if line else ''})") from None
     if not use_screen:
         return
