@@ -93,6 +93,7 @@ class _Reporter:
         self.baseline = None
         self.tampered = ""
         self.package = os.path.realpath(os.path.join(str(config.rootpath), "minigan"))
+        self.tracebacks = {}  # nodeid -> the long traceback of its first failure
 
     # -- collection ---------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -127,6 +128,17 @@ class _Reporter:
                 signal.signal(signal.SIGALRM, previous)
 
     # -- results ------------------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Keep each failure's long traceback for the report: the child runs with --tb=no, so
+        that its own output (read back after a crash) prints no source."""
+        yield
+        if call.excinfo is not None and item.nodeid not in self.tracebacks:
+            try:
+                self.tracebacks[item.nodeid] = call.excinfo.getrepr(style="long", tbfilter=True)
+            except Exception:  # a traceback that cannot be shown: the error's name is enough
+                pass
+
     def pytest_runtest_logreport(self, report):
         state = self.phases.setdefault(report.nodeid, {"outcome": "passed", "message": "", "details": "",
                                                        "duration": 0.0})
@@ -136,11 +148,13 @@ class _Reporter:
                 state["outcome"], state["message"] = "skipped", _skip_reason(report)
             else:
                 state["outcome"] = "failed" if report.when == "call" else "error"
-                state["message"], state["details"] = _failure_message(report, self.package)
+                traceback = self.tracebacks.get(report.nodeid)
+                state["message"], state["details"] = _failure_message(report, self.package, traceback)
                 if "CourseTimeout" in state["message"]:
                     state["outcome"] = "timeout"
         if report.when == "teardown":
             record = self.phases.pop(report.nodeid)
+            self.tracebacks.pop(report.nodeid, None)
             changed = self.tampered or (self.baseline.changes() if self.baseline else "")
             if changed:
                 self.tampered = changed
@@ -265,19 +279,19 @@ def _hooks(config) -> tuple:
 
 
 # -- messages ------------------------------------------------------------------------------------------------
-def _failure_message(report, package) -> tuple:
+def _failure_message(report, package, traceback=None) -> tuple:
     """(the error, with Hypothesis's falsifying example; the traceback's end, where it was raised).
     The traceback shows no source of the package under test (``package``): outside the task's
     own regions that is the reference's code, which may solve another task the student has."""
-    crash = getattr(report.longrepr, "reprcrash", None)
-    text = report.longreprtext or ""
+    longrepr = traceback if traceback is not None else report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    text = str(longrepr) if traceback is not None else (report.longreprtext or "")
     headline = crash.message if crash is not None else text.strip().splitlines()[-1:] or [""]
     headline = headline if isinstance(headline, str) else headline[0]
-    return _tail(headline), _traceback_without_package_source(report, package, text)[-MAX_MESSAGE:]
+    return _tail(headline), _traceback_without_package_source(longrepr, package, text)[-MAX_MESSAGE:]
 
 
-def _traceback_without_package_source(report, package, text: str) -> str:
-    longrepr = report.longrepr
+def _traceback_without_package_source(longrepr, package, text: str) -> str:
     chain = getattr(longrepr, "chain", None)
     if chain is None:
         traceback = getattr(longrepr, "reprtraceback", None)

@@ -112,11 +112,11 @@ def child_environment(tree: Path, plugin_dir: Path, home: Path) -> dict:
 
 def pytest_command(python: str, channel: str, limits: Limits, basetemp: Path, args, collect: bool,
                    options=()) -> list:
-    command = [python, "-m", "pytest", "-q", "-p", PLUGIN, "-p", "no:cacheprovider", "-o", "addopts=",
+    command = [python, "-m", "pytest", "-q", "--tb=no", "-p", PLUGIN, "-p", "no:cacheprovider", "-o", "addopts=",
                "-o", "console_output_style=classic", "--basetemp", str(basetemp), "--course-channel", channel,
                "--course-timeout", str(limits.timeout), "--course-max-examples", str(limits.max_examples)]
     if _importable("_hypothesis_pytestplugin"):
-        command[4:4] = ["-p", "_hypothesis_pytestplugin"]
+        command[5:5] = ["-p", "_hypothesis_pytestplugin"]
     if limits.hide_torch:
         command.append("--course-hide-torch")
     if collect:
