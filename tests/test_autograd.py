@@ -5,6 +5,8 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minigan
 from minigan import functional as F
@@ -226,3 +228,85 @@ def test_grad_through_detach_stops():
     y = x * x.detach()
     y.backward()
     assert x.grad.item() == 2.0
+
+
+# -- the order of the backward pass and the sums at each node (course task backprop) ------------------
+# each a function of h = 2x where h reaches the output by paths of different lengths, and dy/dx at x = 1
+# (small integers: exact in float64). Breadth-first order runs h's backward before every path's
+# gradient has arrived: for the first graph, dx comes out 2 instead of 26.
+ORDER_GRAPHS = {
+    "short-and-long-path": (lambda h: h + (h * h) * 3.0, 26.0),  # dy/dh = 1 + 6 h = 13
+    "paths-of-2-and-4-ops": (lambda h: h * 3.0 + ((h * 0.5) * 2.0) * 4.0, 14.0),  # dy/dh = 3 + 4
+    "three-paths": (lambda h: h + h * 2.0 + ((h * 2.0) * 2.0) * 2.0, 22.0),  # dy/dh = 1 + 2 + 8
+    "diamond-then-tail": (lambda h: (lambda c: c * c + c)(h * 3.0 + ((h * 1.0) * 1.0) * 1.0), 136.0),  # c = 4h
+    "product-of-a-sum": (lambda h: (h + h * h) * h, 32.0),  # y = h^2 + h^3: dy/dh = 2h + 3h^2 = 16
+}
+
+
+@pytest.mark.op_backprop
+@pytest.mark.parametrize("graph", list(ORDER_GRAPHS))
+def test_backward_visits_a_node_after_every_path_to_it(graph):
+    build, expected = ORDER_GRAPHS[graph]
+    x = minigan.tensor(1.0, dtype="float64", requires_grad=True)
+    build(x * 2.0).backward()
+    assert x.grad.item() == expected
+    x2 = minigan.tensor(1.0, dtype="float64", requires_grad=True)
+    (gx,) = minigan.grad(build(x2 * 2.0), x2)  # the same through grad()
+    assert gx.item() == expected
+
+
+@pytest.mark.op_backprop
+def test_gradients_reaching_a_node_by_several_edges_are_summed():
+    """Edges of equal length (so that any order that puts users first gets it): an inner node
+    used by two ops, and a leaf used twice by one op."""
+    x = minigan.tensor([1.0, -2.0], dtype="float64", requires_grad=True)
+    h = x * 2.0
+    y = (h * h + h * 3.0).sum()  # dy/dh = 2 h + 3
+    (gh, gx) = minigan.grad(y, [h, x])
+    np.testing.assert_array_equal(gh.numpy(), 2 * h.numpy() + 3)
+    np.testing.assert_array_equal(gx.numpy(), 2 * (2 * h.numpy() + 3))
+    x.grad = None
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * x.numpy())
+
+
+@pytest.mark.op_backprop
+def test_a_second_backward_through_ops_that_save_nothing_says_retain_graph():
+    """An add saves no values, so only the walk over the graph can tell that it was freed."""
+    x = minigan.tensor(2.0, requires_grad=True)
+    y = (x + 1.0) - 3.0
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+    assert x.grad.item() == 1.0
+
+
+@st.composite
+def _graphs(draw):
+    """A random graph of elementwise ops over 1-3 inputs: each node applies an op to earlier
+    nodes, so that paths of different lengths meet at shared nodes."""
+    inputs = draw(st.integers(1, 3))
+    steps = []
+    for i in range(draw(st.integers(2, 9))):
+        earlier = st.integers(0, inputs + i - 1)
+        steps.append((draw(st.sampled_from(["add", "mul", "tanh", "sub"])), draw(earlier), draw(earlier)))
+    values = [draw(st.lists(st.floats(-1.5, 1.5), min_size=2, max_size=2)) for _ in range(inputs)]
+    return values, steps
+
+
+def _run_graph(steps, *inputs):
+    nodes = list(inputs)
+    ops = {"add": lambda a, b: a + b, "mul": lambda a, b: a * b, "tanh": lambda a, b: F.tanh(a) * 1.5,
+           "sub": lambda a, b: a - b * 0.5}
+    for op, i, j in steps:
+        nodes.append(ops[op](nodes[i], nodes[j]))
+    return nodes[-1] + nodes[len(inputs)] * 0.25  # the first node reaches the output directly too
+
+
+@pytest.mark.op_backprop
+@settings(deadline=None)
+@given(graph=_graphs())
+def test_backward_through_random_graphs_gradcheck(graph):
+    values, steps = graph
+    inputs = tuple(minigan.tensor(np.array(v), dtype="float64", requires_grad=True) for v in values)
+    minigan.gradcheck(lambda *xs: _run_graph(steps, *xs), inputs)

@@ -256,6 +256,19 @@ def test_conv2d_grad_w_values_and_gradcheck(device, case, seed):
     minigan.gradcheck(lambda a, b: Conv2dGradW(*_grad_w_args(case))(a, b), (x, gy))
 
 
+@pytest.mark.op_conv2d_grad_w
+@device_settings(0.5)
+@given(case=conv2d_cases(max_batch=1, max_side=5), seed=SEEDS)
+def test_conv2d_grad_w_values(device, case, seed):
+    """Conv2dGradW(x, dy) alone (its forward): conv2d's weight gradient, against loops."""
+    x, w, _ = _operands(case, seed, device, bias=False, requires_grad=False)
+    gy = leaf(random_array(F.conv2d(x, w, **case.kwargs).shape, seed + 4), device, requires_grad=False)
+    expected = weight_gradient_reference(x.numpy(), gy.numpy(), case.weight_shape[2:], **case.kwargs)
+    magnitude = weight_gradient_reference(abs(x.numpy()), abs(gy.numpy()), case.weight_shape[2:], **case.kwargs)
+    got = Conv2dGradW(*_grad_w_args(case))(x, gy).numpy()
+    assert_sums_close(got, expected, magnitude, gy[:, 0].numel(), np.float64)
+
+
 # -- second derivatives (WGAN-GP differentiates the critic's input gradient) ------------------------------
 SMALL_CONV = conv2d_cases(max_batch=1, max_side=4, max_padding=1)
 SMALL_CONV_T = conv_transpose2d_cases(max_batch=1, max_side=3, max_padding=1)
@@ -502,6 +515,22 @@ def test_threads_get_their_own_scratch_buffers():
         for run in runs:
             for a, b in zip(mine, run):
                 np.testing.assert_array_equal(a, b)
+
+
+# -- strides that leave input rows unused (course task conv2d) -----------------------------------------------
+@pytest.mark.op_conv2d
+@pytest.mark.parametrize("x_shape, kwargs", [((1, 2, 8, 7), dict(stride=2)),
+                                             ((2, 1, 7, 9), dict(stride=(3, 2), padding=1)),
+                                             ((1, 1, 6, 6), dict(stride=3, dilation=2))])
+def test_conv2d_gradient_when_the_stride_leaves_rows_unused(device, x_shape, kwargs):
+    """Several input sizes give the same output size: dx must have x's shape (the last rows,
+    which no window covers, get zero), not the smallest one that gives that output."""
+    x = leaf(random_array(x_shape, 5), device)
+    w = leaf(random_array((3, x_shape[1], 3, 3), 6), device)
+    y = F.conv2d(x, w, **kwargs)
+    gx, gw = minigan.grad(y.sum(), [x, w])
+    assert gx.shape == x.shape and gw.shape == w.shape
+    minigan.gradcheck(lambda a, b: F.conv2d(a, b, **kwargs), (x, w))
 
 
 # -- col2im by stride phases (the fast form the conv Functions use) against the plain loop ---------

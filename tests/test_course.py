@@ -1,44 +1,29 @@
-"""The course kit (minigan.course): solution markers, student copies without a trace of the
-solution, and grading that scores the reference fully, a skeleton at zero, and survives wrong,
-endless and crashing student code. Grading runs child pytest processes, so each test here
-grades a few tests of a few tasks, with two Hypothesis examples each."""
+"""The course kit (minigan.course): the task catalogue and its parts, solution markers, the
+student's code between the handout's YOUR CODE lines, the screen, and student copies without a
+trace of the solution. Grading is tested in tests/test_course_grading.py, the planted bugs in
+tests/test_course_planted.py."""
 import ast
 import json
+import os
 import re
-import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from minigan.course import TASKS, LeakError, MarkerError, check_copy, grade, make_assignment, scan
-from minigan.course import find_regions, strip_regions
+from minigan.course import TASKS, LeakError, MarkerError, check_copy, make_assignment, planned, scan
+from minigan.course import find_regions, markers, screen, strip_regions
 from minigan.course.__main__ import main
 from minigan.course.grader import collect
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = {"max_examples": 2, "timeout": 60.0, "task_timeout": 120.0}  # a quick, still deterministic, grading
-GRADCHECKS = "gradcheck and not gradgrad and not penalty"  # a -k filter: each task's first-order gradient checks
-
-
-@pytest.fixture(scope="module")
-def reference_copy(tmp_path_factory):
-    """A student's copy with nothing removed: the reference, marker lines dropped."""
-    return make_assignment(tmp_path_factory.mktemp("course") / "reference", []).out
+RELU_FORWARD = "return backend.array_module(x).maximum(x, 0)"
 
 
 @pytest.fixture(scope="module")
 def skeleton(tmp_path_factory):
     return make_assignment(tmp_path_factory.mktemp("course") / "skeleton", ["relu", "conv2d"])
-
-
-def _edited_copy(reference_copy, tmp_path, path, old, new):
-    """A copy of the reference copy with one edit in the student's code."""
-    copy = Path(shutil.copytree(reference_copy, tmp_path / "student"))
-    target = copy / path
-    text = target.read_text()
-    assert text.count(old) == 1, f"{old!r} is not in {path} exactly once"
-    target.write_text(text.replace(old, new))
-    return copy
 
 
 # -- the catalogue, the markers and the marks -------------------------------------------------------
@@ -49,6 +34,7 @@ def test_every_task_has_solution_regions_and_a_registered_mark():
     for task in TASKS:
         assert re.search(rf"^\s+{task.marker}:", registered, re.M), f"{task.marker} is not in setup.cfg"
         assert all((ROOT / f).is_file() for f in task.tests), task.id
+        assert abs(sum(p.weight for p in task.parts) - 1) < 1e-12, task.id
     parts = {r.part for rs in regions.values() for r in rs}
     assert {"ReLU forward", "ReLU backward", "Conv2d backward", "im2col", "SGD._update", "_topological_order",
             "_run_backward", "gradient_penalty"} <= parts
@@ -58,13 +44,37 @@ def test_marks_select_each_tasks_tests_from_its_listed_files():
     found = collect()
     for task in TASKS:
         assert found[task.id], f"no test carries {task.marker}"
-        assert {n.split("::")[0] for n in found[task.id]} <= set(task.tests), task.id
+        files = {n.split("::")[0] for n in found[task.id]}
+        assert {f for f in files if not f.endswith("_hidden.py")} <= set(task.tests), task.id
     assert "tests/test_conv.py::test_conv2d_gradcheck[cpu]" in found["conv2d"]
     assert "tests/test_activation.py::test_smooth_activation_gradcheck[cpu-tanh]" in found["tanh"]
     assert not any("[cpu-sigmoid]" in n for n in found["tanh"])  # per-parameter marks, not per-function
 
 
-def test_markers_are_comments_the_code_runs_unchanged(reference_copy):
+def test_every_task_is_graded_in_each_of_its_parts_by_the_same_tests_with_or_without_pytorch():
+    """Forward tests never call backward; each part of each task has tests; the PyTorch
+    comparisons and the cuda variants never grade (they would skip on some machines only)."""
+    plan = planned()
+    for task in TASKS:
+        tests = plan[task.id]
+        present, declared = {t.part for t in tests}, {p.name for p in task.parts}
+        assert present <= declared and declared - present <= {"second_order"}, (task.id, present)
+        assert not any("[cuda" in t.nodeid or "-cuda" in t.nodeid for t in tests), task.id
+    nodes = {t.nodeid for ts in plan.values() for t in ts}
+    assert not any("pytorch_for_five_steps" in n or "match_pytorch" in n or "match_pytorch_over_steps" in n
+                   for n in nodes)
+    parts = {t.nodeid: t.part for t in plan["sigmoid"]}
+    assert parts["tests/test_activation.py::test_smooth_activation_values[cpu-sigmoid]"] == "forward"
+    assert parts["tests/test_activation.py::test_smooth_activation_gradcheck[cpu-sigmoid]"] == "backward"
+    assert parts["tests/test_activation.py::test_smooth_activation_gradgradcheck[cpu-sigmoid]"] == "second_order"
+    adam = {t.nodeid: t.part for t in plan["adam"]}
+    assert adam["tests/test_optim.py::test_adam_state_holds_the_moments[0.1]"] == "state"
+    assert adam["tests/test_optim.py::test_adam_by_hand"] == "update"
+    for task in ("relu", "sigmoid", "matmul", "conv2d", "batch_norm", "binary_cross_entropy", "non_saturating_loss"):
+        assert {"forward", "backward"} <= {t.part for t in plan[task]}, task
+
+
+def test_markers_are_comments_the_code_runs_unchanged():
     text = (ROOT / "minigan/functional/activation.py").read_text()
     stripped, removed = strip_regions(text, find_regions("activation.py", text), chosen=set())
     assert removed == [] and "SOLUTION" not in stripped
@@ -98,11 +108,52 @@ def test_a_malformed_marker_in_the_source_stops_make_assignment(tmp_path):
         make_assignment(tmp_path / "out", ["relu"], root=fake)
 
 
+def test_the_students_code_is_read_from_between_the_your_code_lines():
+    text = ("class A:\n    def f(self):\n        ### BEGIN YOUR CODE relu\n        y = 1\n\n        return y\n"
+            "        ### END YOUR CODE\n    def g(self):\n        ### BEGIN YOUR CODE relu\n        return 2\n"
+            "        ### END YOUR CODE\n")
+    found, errors = markers.student_regions(text)
+    assert errors == {} and [c.index for c in found["relu"]] == [0, 1]
+    assert found["relu"][0].reindented("    ") == ["    y = 1\n", "\n", "    return y\n"]
+    broken = text.replace("        ### END YOUR CODE\n    def g", "    def g")
+    assert "its '### END YOUR CODE' line is missing" in markers.student_regions(broken)[1]["relu"]
+    changed = text.replace("### END YOUR CODE\n    def g", "### END YOUR CODE here\n    def g")
+    assert "a changed marker line" in markers.student_regions(changed)[1]["relu"]
+    with pytest.raises(ValueError, match="line 6 is indented less"):
+        markers.student_regions(text.replace("        return y", "  return y"))[0]["relu"][0].reindented("")
+
+
+# -- the screen ----------------------------------------------------------------------------------------
+def test_the_screen_passes_every_reference_region():
+    for path, regions in scan().items():
+        tree = ast.parse((ROOT / path).read_text())
+        for r in regions:
+            assert screen.screen(tree, set(range(r.begin + 1, r.end))) == [], (path, r.task)
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("import os", "imports os"), ("import numpy.testing as t", "imports testing"),
+    ("from _pytest import runner", "imports _pytest"), ("np.testing.assert_allclose = None", "testing"),
+    ("xp = backend.array_module(x)\n    xp.allclose = None", "assigns to xp.allclose"),
+    ("m = np.random\n    m.seed = 1", "assigns to m.seed"), ("Tensor.numpy = None", "assigns to Tensor.numpy"),
+    ("type(self).backward = None", "assigns to type(self).backward"), ("self.__class__.x = 1", "__class__"),
+    ("getattr(np, name)", "computed name"), ("getattr(np, '__dict__')", "'__dict__'"), ("eval('1')", "uses eval"),
+    ("__import__('os')", "uses __import__"), ("f = x.gi_frame.f_back", "gi_frame"), ("global _profile", "global"),
+    ("np.lib.npyio.os.system('x')", ".os"), ("open('results.json', 'w')", "uses open"),
+    ("setattr(np, 'x', 1)", "uses setattr"), ("state = vars(F)", "uses vars"),
+])
+def test_the_screen_refuses_what_a_solution_never_needs(code, reason):
+    tree = ast.parse(f"def forward(self, x):\n    {code}\n")
+    findings = screen.screen(tree, set(range(2, 4)))
+    assert any(reason in f for _, f in findings), findings
+
+
 # -- the student's copy ----------------------------------------------------------------------------------
 def test_skeleton_replaces_the_chosen_regions_and_keeps_the_rest(skeleton):
     out = skeleton.out
     activation = (out / "minigan/functional/activation.py").read_text()
-    assert '        raise NotImplementedError("Task relu: implement ReLU forward")\n' in activation
+    assert ('        ### BEGIN YOUR CODE relu\n        raise NotImplementedError("Task relu: implement ReLU forward")\n'
+            '        ### END YOUR CODE\n') in activation
     assert '        raise NotImplementedError("Task relu: implement ReLU backward")\n' in activation
     conv = (out / "minigan/functional/conv.py").read_text()
     assert 'raise NotImplementedError("Task conv2d: implement Conv2d backward")' in conv
@@ -110,9 +161,15 @@ def test_skeleton_replaces_the_chosen_regions_and_keeps_the_rest(skeleton):
     assert "def im2col(" in conv and "as_strided" in conv
     for path in out.rglob("*.py"):
         ast.parse(path.read_text(), str(path))  # still Python
-    assert json.loads((out / "course.json").read_text()) == {"tasks": ["relu", "conv2d"]}
-    assert "op_relu" in (out / "ASSIGNMENT.md").read_text()
-    assert not (out / "minigan/course").exists() and not (out / "tests/test_course.py").exists()
+    info = json.loads((out / "course.json").read_text())
+    assert info["handout"] is True and info["tasks"] == ["relu", "conv2d"] and "tests/test_conv.py" in info["tests"]
+    assignment = (out / "ASSIGNMENT.md").read_text()
+    assert "op_relu" in assignment and "Tensor ops" in assignment and "_missing_rows" in assignment
+    assert "python -m minigan.course grade" in assignment
+    assert (out / "minigan/course/grader.py").is_file()  # the kit, so that the student can grade the copy
+    for kept_out in ("tests/test_course.py", "tests/test_course_planted.py", "tests/course_planted.py",
+                     "tests/test_course_hidden.py", "tests/test_docs.py", "docs"):
+        assert not (out / kept_out).exists(), kept_out
     assert not (out / ".git").exists() and not list(out.rglob("__pycache__"))
 
 
@@ -130,12 +187,13 @@ def test_skeleton_holds_no_marker_text_and_no_solution_line(skeleton):
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             (inside if number in rows else elsewhere).add(line.strip())
     secret = {s for s in inside - elsewhere if len(s) > 10}
-    assert "return backend.array_module(x).maximum(x, 0)" in secret  # relu's forward
+    assert RELU_FORWARD in secret
     assert len(secret) >= 8
     for path in skeleton.out.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
-            assert b"BEGIN SOLUTION" not in data and b"END SOLUTION" not in data, path
+            if not path.relative_to(skeleton.out).as_posix().startswith("minigan/course/"):
+                assert b"BEGIN SOLUTION" not in data and b"END SOLUTION" not in data, path
             if path.suffix in (".py", ".md", ".cfg", ".toml", ".json", ".txt"):
                 assert not secret & {line.strip() for line in data.decode().splitlines()}, path
 
@@ -143,9 +201,9 @@ def test_skeleton_holds_no_marker_text_and_no_solution_line(skeleton):
 def test_check_copy_names_a_planted_leak(tmp_path, skeleton):
     leaky = tmp_path / "leaky"
     (leaky / "notes").mkdir(parents=True)
-    (leaky / "notes" / "hint.py").write_text("# a hint\n    return backend.array_module(x).maximum(x, 0)\n")
+    (leaky / "notes" / "hint.py").write_text(f"# a hint\n    {RELU_FORWARD}\n")
     with pytest.raises(LeakError, match=r"notes/hint\.py:2: holds a removed solution line"):
-        check_copy(leaky, {"return backend.array_module(x).maximum(x, 0)"})
+        check_copy(leaky, {RELU_FORWARD})
     (leaky / "notes" / "hint.py").write_text("### END SOLUTION\n")
     with pytest.raises(LeakError, match=r"notes/hint\.py: holds solution marker text"):
         check_copy(leaky)
@@ -164,89 +222,18 @@ def test_make_assignment_refuses_a_non_empty_directory_and_unknown_tasks(tmp_pat
 def test_list_names_each_task_its_file_and_what_to_implement(capsys):
     assert main(["list", "--no-count"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^conv2d\s+minigan/functional/conv\.py\s+Conv2d forward, Conv2d backward\s+-\s+op_conv2d$",
-                     out, re.M)
+    assert re.search(r"^conv2d\s+minigan/functional/conv\.py\s+Conv2d forward, Conv2d backward\s+-\s+"
+                     r"forward=0\.5 backward=0\.35 second_order=0\.15\s+op_conv2d$", out, re.M)
     assert re.search(r"^backprop\s+minigan/autograd\.py\s+_topological_order, _run_backward", out, re.M)
 
 
-# -- grading -----------------------------------------------------------------------------------------------
-def test_the_reference_scores_full_marks(reference_copy):
-    report = grade(reference_copy, ops=["relu", "conv2d"], keyword=GRADCHECKS, **FAST)
-    for result in report.results:
-        assert result.counted and result.full_marks, result.output()
-    assert report.score == report.max_score == 2
+def test_the_copys_own_tests_collect_without_errors(skeleton):
+    """Every test file the copy holds imports and collects in the copy (the docs' tests, which
+    read docs/, stay out of a copy without docs/)."""
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only", "-p", "no:cacheprovider"],
+                          cwd=skeleton.out, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(skeleton.out), "PYTHONDONTWRITEBYTECODE": "1"})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "error" not in done.stdout.splitlines()[-1]
 
 
-def test_a_skeleton_scores_zero_on_its_tasks_and_full_marks_on_another(skeleton, tmp_path, capsys):
-    results = tmp_path / "results.json"
-    assert main(["grade", str(skeleton.out), "--ops", "relu,conv2d,tanh", "--json", str(results),
-                 "-k", GRADCHECKS, "--max-examples", "2"]) == 0
-    table = capsys.readouterr().out
-    gradescope = json.loads(results.read_text())
-    scores = {t["name"].split(":")[0]: t for t in gradescope["tests"]}
-    assert scores["relu"]["score"] == 0 and scores["conv2d"]["score"] == 0
-    assert scores["tanh"]["score"] == scores["tanh"]["max_score"] == 1 and scores["tanh"]["status"] == "passed"
-    assert gradescope["score"] == 1
-    for entry in gradescope["tests"]:
-        assert set(entry) == {"name", "number", "score", "max_score", "status", "output"}
-    assert "Task relu: implement ReLU forward" in scores["relu"]["output"]
-    assert re.search(r"^total\s+1\.00 / 3$", table, re.M)
-
-
-def test_a_wrong_backward_is_caught_by_the_gradient_checks(reference_copy, tmp_path):
-    # relu's backward passes the gradient through unmasked: right for x > 0, wrong below
-    copy = _edited_copy(reference_copy, tmp_path, "minigan/functional/activation.py",
-                        "return gy * Tensor(self.saved_output().array > 0)", "return gy")
-    report = grade(copy, ops=["relu"], keyword="relu_gradcheck or relu_derivative_at_zero", **FAST)
-    relu = report.by_task()["relu"]
-    assert relu.score == 0 and len(relu.counted) == 4
-    assert all(t.outcome == "failed" for t in relu.counted)
-    assert "test_relu_gradcheck_away_from_the_kink[cpu]" in report.table()
-    assert "GradcheckError" in relu.output()
-
-
-def test_an_endless_loop_is_stopped_by_the_time_limit_and_scores_zero(reference_copy, tmp_path):
-    copy = _edited_copy(reference_copy, tmp_path, "minigan/functional/activation.py",
-                        "return backend.array_module(x).maximum(x, 0)", "while True:\n            pass")
-    results = tmp_path / "results.json"
-    report = grade(copy, ops=["relu"], keyword="relu_derivative_at_zero", json_path=results, max_timeouts=1,
-                   **{**FAST, "timeout": 1.0})
-    relu = report.by_task()["relu"]
-    assert [t.outcome for t in relu.counted] == ["timeout", "not run"]  # one time-out stops the task here
-    assert relu.score == 0 and relu.seconds < 60 and "stopped after 1 time-out(s)" in relu.error
-    entry = json.loads(results.read_text())["tests"][0]
-    assert entry["score"] == 0 and "1 s time limit" in entry["output"]
-
-
-def test_a_hang_the_time_limit_cannot_stop_is_killed_and_still_reported(reference_copy, tmp_path):
-    # the student swallows every exception, the time limit's too: only the task's time limit ends it
-    copy = _edited_copy(reference_copy, tmp_path, "minigan/functional/activation.py",
-                        "return backend.array_module(x).maximum(x, 0)",
-                        "while True:\n            try:\n                while True:\n                    pass\n"
-                        "            except BaseException:\n                pass")
-    results = tmp_path / "results.json"
-    report = grade(copy, ops=["relu"], keyword="relu_derivative_at_zero", json_path=results,
-                   **{**FAST, "timeout": 1.0, "task_timeout": 4.0})
-    relu = report.by_task()["relu"]
-    assert relu.score == 0 and all(t.outcome == "not run" for t in relu.counted)
-    assert "stopped after 4 s" in relu.error and relu.seconds < 30
-    entry = json.loads(results.read_text())["tests"][0]
-    assert entry["score"] == 0 and "stopped after 4 s" in entry["output"]
-
-
-def test_a_crashing_student_scores_zero_with_the_reason(reference_copy, tmp_path):
-    copy = _edited_copy(reference_copy, tmp_path, "minigan/functional/activation.py",
-                        "return backend.array_module(x).maximum(x, 0)", "import os; os._exit(3)")
-    report = grade(copy, ops=["relu"], keyword="relu_derivative_at_zero", **FAST)
-    relu = report.by_task()["relu"]
-    assert relu.score == 0 and [t.outcome for t in relu.counted] == ["not run", "not run"]
-    assert "pytest crashed (exit code 3)" in relu.output()
-
-
-def test_code_that_does_not_import_scores_zero_with_the_error(reference_copy, tmp_path):
-    copy = _edited_copy(reference_copy, tmp_path, "minigan/functional/activation.py",
-                        "return backend.array_module(x).maximum(x, 0)", "return (")
-    results = tmp_path / "results.json"
-    report = grade(copy, ops=["relu"], json_path=results, **FAST)
-    assert report.score == 0
-    assert "SyntaxError" in json.loads(results.read_text())["tests"][0]["output"]

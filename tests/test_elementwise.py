@@ -362,3 +362,40 @@ def test_where_errors_name_the_condition():
 def test_clip_refuses_min_above_max():
     with pytest.raises(ValueError, match="clip: min 2.0 is larger than max 1.0"):
         F.clip(minigan.ones(2), 2.0, 1.0)
+
+
+# -- the values alone (course tasks grade an op's forward apart from its gradients) ------------------------
+@pytest.mark.parametrize("name", op_params(BINARY, {"minimum": "maximum"}))
+@device_settings(0.6)
+@given(data=st.data())
+def test_binary_op_values_match_numpy_with_broadcasting(device, name, data):
+    op, reference, operands = BINARY[name]
+    shape_a, shape_b = data.draw(small_pairs(), label="shapes")
+    a, b = data.draw(operands(shape_a, shape_b), label="values")
+    ta, tb = leaf(a, device, requires_grad=False), leaf(b, device, requires_grad=False)
+    assert_matches(op(ta, tb), reference(a, b))
+    assert_matches(op(ta, 1.25), reference(a, 1.25))  # a Python number on either side
+    assert_matches(op(1.25, tb), reference(1.25, b))
+
+
+@pytest.mark.parametrize("name", op_params(UNARY))
+@device_settings(0.6)
+@given(data=st.data())
+def test_unary_op_values_match_numpy(device, name, data):
+    op, reference, values = UNARY[name]
+    x = data.draw(values(data.draw(small_shapes(), label="shape")), label="x")
+    assert_matches(op(leaf(x, device, requires_grad=False)), reference(x))
+
+
+@pytest.mark.op_clip
+@pytest.mark.op_where
+@pytest.mark.op_abs
+def test_clip_where_and_abs_values_by_hand(device):
+    x = leaf([-3.0, -1.0, -0.0, 0.0, 0.5, 2.0], device, requires_grad=False)
+    np.testing.assert_array_equal(F.clip(x, -1.5, 1.0).numpy(), [-1.5, -1.0, 0.0, 0.0, 0.5, 1.0])
+    np.testing.assert_array_equal(F.clip(x, None, 0.25).numpy(), [-3.0, -1.0, 0.0, 0.0, 0.25, 0.25])
+    np.testing.assert_array_equal(F.clip(x, -2.0, None).numpy(), [-2.0, -1.0, 0.0, 0.0, 0.5, 2.0])
+    condition = minigan.tensor(np.array([[True], [False]]), device=device)
+    picked = F.where(condition, leaf([1.0, 2.0, 3.0], device, requires_grad=False), -1.0)  # broadcast to (2, 3)
+    np.testing.assert_array_equal(picked.numpy(), [[1.0, 2.0, 3.0], [-1.0, -1.0, -1.0]])
+    np.testing.assert_array_equal(F.abs(x).numpy(), [3.0, 1.0, 0.0, 0.0, 0.5, 2.0])

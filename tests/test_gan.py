@@ -7,7 +7,7 @@ from minigan import functional as F
 from minigan import nn, optim
 from minigan.gan import (LOSSES, GANTrainer, MetricsLog, NonFiniteLossError, get_loss, gradient_penalty)
 
-from helpers import op_params
+from helpers import gamma, op_params
 
 LOGITS_REAL = np.array([2.0, -0.5, 0.3, 1.2])
 LOGITS_FAKE = np.array([-1.0, 0.7, -2.5, 0.1])
@@ -218,3 +218,65 @@ def test_dcgan_training_step_makes_no_host_transfers(name):
     metrics = trainer.step(real)
     assert sim.transfers == {"to_host": 0, "to_device": 0}
     assert all(v.device == "sim" for v in metrics.values())
+
+
+# -- each game on random logits: the loss values, and the gradients that flow from them -----------------------
+def _sigmoid_exact(z):
+    return np.where(z >= 0, 1 / (1 + np.exp(-np.abs(z))), np.exp(-np.abs(z)) / (1 + np.exp(-np.abs(z))))
+
+
+def _games(real, fake):
+    """Each game's D loss and G loss on logits (float64, written from the papers), and their
+    gradients: d D / d real, d D / d fake, d G / d fake."""
+    n_real, n_fake = real.size, fake.size
+    s_real, s_fake = _sigmoid_exact(real), _sigmoid_exact(fake)
+    minimax_d = (_softplus(-real).mean() + _softplus(fake).mean(), -(1 - s_real) / n_real, s_fake / n_fake)
+    wasserstein_d = (fake.mean() - real.mean(), np.full_like(real, -1 / n_real), np.full_like(fake, 1 / n_fake))
+    wasserstein_g = (-fake.mean(), np.full_like(fake, -1 / n_fake))
+    return {
+        "minimax": (*minimax_d, -_softplus(fake).mean(), -s_fake / n_fake),
+        "non-saturating": (*minimax_d, _softplus(-fake).mean(), -(1 - s_fake) / n_fake),
+        "wasserstein": (*wasserstein_d, *wasserstein_g),
+        "wgan-gp": (*wasserstein_d, *wasserstein_g),
+        "lsgan": (0.5 * np.mean((real - 1) ** 2) + 0.5 * np.mean(fake ** 2), (real - 1) / n_real, fake / n_fake,
+                  0.5 * np.mean((fake - 1) ** 2), (fake - 1) / n_fake),
+        "hinge": (np.mean(np.maximum(0, 1 - real)) + np.mean(np.maximum(0, 1 + fake)),
+                  -(real < 1).astype(float) / n_real, (fake > -1).astype(float) / n_fake, *wasserstein_g),
+    }
+
+
+def _logits(seed, size):
+    """Logits from -30 to 30 (D sure either way), none within 0.01 of the hinge's kinks at +-1."""
+    z = np.random.default_rng(seed).uniform(-30.0, 30.0, size) * np.random.default_rng(seed + 1).choice(
+        [0.1, 1.0], size)
+    return np.where(np.abs(np.abs(z) - 1) < 0.01, z * 1.05, z)
+
+
+@pytest.mark.parametrize("name", op_params(sorted(LOSSES), TASK_OF))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_losses_match_their_formulas_on_random_logits(name, seed):
+    """Values only: a mean of n <= 7 terms, each rounded a few times (softplus: within a few u of
+    its value, for any logit), is within gamma_(n + 8) of the terms' size."""
+    real, fake = _logits(seed, 7), _logits(seed + 10, 5)
+    game, (d, _, _, g, _) = get_loss(name), _games(real, fake)[name]
+    with minigan.no_grad():
+        d_got = game.d_loss(minigan.tensor(real), minigan.tensor(fake)).item()
+        g_got = game.g_loss(minigan.tensor(fake)).item()
+    magnitude = np.abs(real).mean() + np.abs(fake).mean() + 1  # the terms' size, where the loss may cancel them
+    for got, expected, what in ((d_got, d, "D"), (g_got, g, "G")):
+        bound = gamma(16, np.float64) * max(abs(expected), magnitude)
+        assert abs(got - expected) <= bound, f"{name} {what} loss: {got} != {expected}"
+
+
+@pytest.mark.parametrize("name", op_params(sorted(LOSSES), TASK_OF))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_loss_gradients_match_their_formulas(name, seed):
+    """The gradients with respect to the logits: a loss written in Tensor ops gets them from
+    backprop; a loss computed on arrays gets none."""
+    real, fake = _logits(seed, 7), _logits(seed + 10, 5)
+    game, (_, d_real, d_fake, _, g_fake) = get_loss(name), _games(real, fake)[name]
+    t_real, t_fake = minigan.tensor(real, requires_grad=True), minigan.tensor(fake, requires_grad=True)
+    got_real, got_fake = minigan.grad(game.d_loss(t_real, t_fake), [t_real, t_fake])
+    (got_g,) = minigan.grad(game.g_loss(t_fake), [t_fake])
+    for got, expected in ((got_real, d_real), (got_fake, d_fake), (got_g, g_fake)):
+        np.testing.assert_allclose(got.numpy(), expected, rtol=gamma(8, np.float64), atol=gamma(8, np.float64) / 5)

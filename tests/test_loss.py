@@ -179,6 +179,18 @@ def test_bce_at_probabilities_zero_and_one_is_finite_like_pytorch(device, dtype)
     np.testing.assert_allclose(grad, expected, rtol=1e-6)
 
 
+@pytest.mark.op_binary_cross_entropy
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # NumPy's log(0) = -inf, then clamped
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bce_values_at_probabilities_zero_and_one_are_clamped_like_pytorch(device, dtype):
+    """The values alone (the test above checks the gradient too): each log is clamped at -100."""
+    p = minigan.tensor(np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0], dtype=dtype), device=device)
+    t = minigan.tensor(np.array([1.0, 0.0, 0.0, 1.0, 0.5, 0.25], dtype=dtype), device=device)
+    loss = F.binary_cross_entropy(p, t, reduction="none")
+    np.testing.assert_array_equal(loss.numpy(), [100.0, 100.0, 0.0, 0.0, 50.0, 75.0])
+    assert loss.dtype == dtype
+
+
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_bce_with_logits_is_exact_at_huge_float32_logits(device, reduction):
     z = minigan.tensor(np.array([1e4, -1e4, 1e4, -1e4, 1e4, -1e4], dtype=np.float32),

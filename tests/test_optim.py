@@ -6,7 +6,7 @@ import minigan
 from minigan import functional as F
 from minigan import nn, optim, sim
 
-from helpers import op_params
+from helpers import gamma, op_params
 
 TORCH_REASON = "PyTorch is the oracle for the optimizers' update rules"
 
@@ -316,3 +316,129 @@ def test_load_state_dict_refuses_a_different_layout():
 def test_repr_lists_groups():
     text = repr(optim.SGD([scalar()], lr=0.1, momentum=0.9))
     assert text.startswith("SGD (\nParameter Group 0\n") and "    momentum: 0.9" in text and text.endswith(")")
+
+
+# -- Adam without PyTorch: the update rule and the moments, in float64 NumPy ------------------------------
+ADAM_CONFIGS = {  # the configurations test_matches_pytorch_for_five_steps checks against PyTorch
+    "adam": dict(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
+    "adam_dcgan_decay": dict(lr=2e-3, betas=(0.5, 0.999), eps=1e-8, weight_decay=0.1),
+    "adam_wgan_gp": dict(lr=1e-3, betas=(0.0, 0.9), eps=1e-6, weight_decay=0.0),
+    "adam_large_eps": dict(lr=0.05, betas=(0.8, 0.9), eps=0.3, weight_decay=0.05),
+}
+
+
+def _fixed_gradients(shape, steps, seed):
+    """The gradients of each step, fixed in advance (so that they do not depend on the update)."""
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(-2.0, 2.0, shape) * rng.choice([1e-3, 1.0, 30.0], shape) for _ in range(steps)]
+
+
+def _adam_reference(p, grads, lr, betas, eps, weight_decay):
+    """The parameters and the moments after each step, as PyTorch's Adam computes them, in float64."""
+    (beta1, beta2), m, v, out = betas, np.zeros_like(p), np.zeros_like(p), []
+    for t, grad in enumerate(grads, start=1):
+        g = grad + weight_decay * p
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        step = lr / (1 - beta1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta2 ** t) + eps)
+        p = p - step
+        out.append((p, m, v, np.abs(step)))
+    return out
+
+
+def _adam_run(p0, grads, dtype, **kwargs):
+    """The parameters after each step of minigan's Adam from the fixed gradients."""
+    p = nn.Parameter(minigan.tensor(p0.astype(dtype)))
+    opt = optim.Adam([p], **kwargs)
+    for grad in grads:
+        p.grad = minigan.tensor(grad.astype(dtype))
+        opt.step()
+        yield p.numpy().astype(np.float64)
+
+
+@pytest.mark.op_adam
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("config", sorted(ADAM_CONFIGS))
+def test_adam_steps_follow_the_update_rule(config, dtype):
+    """Five steps from fixed gradients (small, medium and large, so that eps and the bias
+    corrections all show), against PyTorch's formula in float64. Each step rounds about a dozen
+    times relative to its own size, and p - step once relative to p (in float32 the start and
+    the gradients are rounded to float32 first, on both sides)."""
+    kwargs = ADAM_CONFIGS[config]
+    p0 = np.random.default_rng(1).uniform(-1.0, 1.0, (3, 4)).astype(dtype).astype(np.float64)
+    grads = [g.astype(dtype).astype(np.float64) for g in _fixed_gradients(p0.shape, 5, seed=2)]
+    expected = _adam_reference(p0, grads, **kwargs)
+    moved = np.zeros_like(p0)
+    for t, (got, (p, _, _, step)) in enumerate(zip(_adam_run(p0, grads, dtype, **kwargs), expected), start=1):
+        moved += step
+        bound = gamma(16, dtype) * moved + gamma(t, dtype) * np.abs(p)
+        assert np.all(np.abs(got - p) <= bound), f"step {t}: {got} instead of {p}"
+
+
+@pytest.mark.op_adam
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_state_holds_the_moments(weight_decay):
+    """state holds step, exp_avg and exp_avg_sq: the running moments of the gradients (with the
+    weight decay of the parameters before each step added), whatever the update did."""
+    p0 = np.random.default_rng(3).uniform(-1.0, 1.0, 5)
+    p = nn.Parameter(minigan.tensor(p0))
+    beta1, beta2 = 0.8, 0.95
+    opt = optim.Adam([p], lr=0.01, betas=(beta1, beta2), weight_decay=weight_decay)
+    m = v = size_m = size_v = np.zeros_like(p0)
+    for t, grad in enumerate(_fixed_gradients(p0.shape, 3, seed=4), start=1):
+        g = grad + weight_decay * p.numpy()
+        p.grad = minigan.tensor(grad)
+        opt.step()
+        m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g * g
+        size_m = beta1 * size_m + (1 - beta1) * np.abs(g)  # the sizes that rounding errors are relative to
+        size_v = beta2 * size_v + (1 - beta2) * g * g
+        state = opt.state[p]
+        assert state["step"] == t
+        for name, expected, size in (("exp_avg", m, size_m), ("exp_avg_sq", v, size_v)):
+            got = np.asarray(state[name], dtype=np.float64)
+            assert np.all(np.abs(got - expected) <= gamma(6 * t, np.float64) * size), f"{name} at step {t}"
+
+
+# -- SGD and RMSprop without PyTorch: their update rules, in float64 NumPy -------------------------------------
+def _sgd_reference(p, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    buf, out = None, []
+    for grad in grads:
+        g = grad + weight_decay * p
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        step = lr * g
+        p = p - step
+        out.append((p, np.abs(step)))
+    return out
+
+
+def _rmsprop_reference(p, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+    v, buf, out = np.zeros_like(p), np.zeros_like(p), []
+    for grad in grads:
+        g = grad + weight_decay * p
+        v = alpha * v + (1 - alpha) * g * g
+        ratio = g / (np.sqrt(v) + eps)
+        buf = momentum * buf + ratio if momentum else ratio
+        step = lr * buf
+        p = p - step
+        out.append((p, np.abs(step)))
+    return out
+
+
+@pytest.mark.parametrize("config", op_params([c for c in CONFIGS if not c.startswith("adam")], TASK_OF))
+def test_sgd_and_rmsprop_steps_follow_their_update_rules(config):
+    """Five steps from fixed gradients against the rule in float64, as for Adam above."""
+    name, kwargs = CONFIGS[config]
+    reference = _sgd_reference if name == "SGD" else _rmsprop_reference
+    p0 = np.random.default_rng(5).uniform(-1.0, 1.0, (3, 4))
+    grads = _fixed_gradients(p0.shape, 5, seed=6)
+    p = nn.Parameter(minigan.tensor(p0))
+    opt = getattr(optim, name)([p], **kwargs)
+    moved = np.zeros_like(p0)
+    for t, (grad, (expected, step)) in enumerate(zip(grads, reference(p0, grads, **kwargs)), start=1):
+        p.grad = minigan.tensor(grad)
+        opt.step()
+        moved += step
+        bound = gamma(16 * t, np.float64) * moved + gamma(t, np.float64) * np.abs(expected)
+        assert np.all(np.abs(p.numpy() - expected) <= bound), f"{config}, step {t}"

@@ -148,3 +148,16 @@ def test_var_refuses_a_ddof_that_leaves_no_degrees_of_freedom():
         F.var(x, axis=1, ddof=3)
     with pytest.raises(ValueError, match="var: ddof=7 needs more than 7 elements per variance, got 6"):
         F.var(x, ddof=7)
+
+
+# -- the values alone (course tasks grade a reduction's forward apart from its gradients) -----------------
+@pytest.mark.parametrize("name", op_params(REDUCTIONS, TASK_OF))
+@device_settings(0.6)
+@given(data=st.data(), keepdims=st.booleans())
+def test_reduction_values_match_numpy(device, name, data, keepdims):
+    op, reference, values = REDUCTIONS[name]
+    shape = data.draw(small_shapes(), label="shape")
+    axis = data.draw(axis_args(len(shape)), label="axis")
+    x = data.draw(values(shape), label="x")
+    assert_matches(op(leaf(x, device, requires_grad=False), axis, keepdims),
+                   reference(x, axis=axis, keepdims=keepdims))

@@ -1,147 +1,46 @@
-"""grade: run each task's tests against a student's copy and score them.
+"""grade: score each task of a submission on its own, within a time limit, whatever the code does.
 
-For every task the grader starts ``python -m pytest -m op_<id> <the task's test files>`` in the
-student's directory, in its own process group, with the plugin of
-:mod:`minigan.course.pytest_plugin` loaded from a temporary directory (so the student's copy
-is not touched and the minigan under test is the student's). The plugin stops a test that runs
-past ``timeout`` seconds and writes each result as it happens; the grader kills the whole run
-after ``task_timeout`` seconds. A test that never reported (a crash, a kill) scores 0 with the
-reason in its output, so a result is written whatever the student's code does.
-
-Scores: a task is worth ``points``, shared evenly among its tests that ran (skipped tests, such
-as the PyTorch comparisons without PyTorch, count for nothing either way).
+1. The grader copies the trusted source (the reference checkout, or locally the handout) into a
+   read-only *base* tree in a temporary folder, and lists its tests with one ``--collect-only``
+   run on that tree, where no student code is: each task's tests are the ones marked
+   ``op_<task>``, less the ``cuda`` variants and the PyTorch comparisons (skipped on some
+   machines only), each in the part its code says (:mod:`~minigan.course.inspection`).
+2. For each task it builds a tree of its own: the base with that task's regions, and only
+   those, taken from the submission (:mod:`~minigan.course.trees`), so that a task's score says
+   what the student got wrong in that task; and it runs the task's tests there in child
+   processes (:mod:`~minigan.course.runner`), reading the results only from their
+   authenticated channel.
+3. Limits: ``timeout`` per test, ``task_timeout`` per task, and ``total_timeout`` for the run,
+   shared so that every task gets its turn: a task may use its share of what is left
+   (``total_timeout`` less what the tasks before it used, divided among the tasks still to
+   grade). results.json is written when grading starts (every task pending), after every task,
+   and when the grader is stopped (SIGTERM, Ctrl-C): the child processes end with it.
 """
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import tasks as catalogue
-
-PLUGIN = "minigan_course_plugin"
-OUTPUT_TAIL = 4000  # characters of pytest's own output kept when a run fails to report
+from . import inspection, runner, scoring, tasks as catalogue, trees
+from .scoring import GradedTest, GradeReport, TaskResult, write_json
 
 
-@dataclass
-class TestResult:
-    nodeid: str
-    outcome: str  # passed, failed, error, timeout, skipped, or "not run"
-    message: str = ""  # the error (its first line names it)
-    duration: float = 0.0
-    details: str = ""  # the end of the traceback
-
-    @property
-    def headline(self) -> str:
-        """The error's first line, and the next one too when the first only names the error."""
-        lines = [line.strip() for line in self.message.splitlines() if line.strip()] or [""]
-        return " ".join(lines[:2]) if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+class GradingStopped(BaseException):
+    """The grader was asked to stop (SIGTERM)."""
 
 
-@dataclass
-class TaskResult:
-    task: str
-    points: float = 1.0
-    tests: list = field(default_factory=list)
-    error: str = ""  # why the task's tests could not run (or stopped), if they could not
-    seconds: float = 0.0
-
-    @property
-    def counted(self) -> list:
-        return [t for t in self.tests if t.outcome != "skipped"]
-
-    @property
-    def passed(self) -> int:
-        return sum(t.outcome == "passed" for t in self.tests)
-
-    @property
-    def score(self) -> float:
-        counted = self.counted
-        return self.points * self.passed / len(counted) if counted else 0.0
-
-    @property
-    def full_marks(self) -> bool:
-        return bool(self.counted) and self.passed == len(self.counted)
-
-    def failures(self) -> list:
-        return [t for t in self.tests if t.outcome not in ("passed", "skipped")]
-
-    def output(self, limit: int = 10, tracebacks: int = 1) -> str:
-        """What a student sees for the task: the count, then each failing test and why (and
-        where, for the first ``tracebacks`` of them)."""
-        lines = [f"{self.passed}/{len(self.counted)} tests passed"
-                 + (f" ({len(self.tests) - len(self.counted)} skipped)" if len(self.counted) < len(self.tests) else "")]
-        if self.error:
-            lines.append(self.error)
-        failures = self.failures()
-        for number, t in enumerate(failures[:limit]):
-            lines.append(f"{t.outcome.upper()} {t.nodeid}\n    {_indent(_clip(t.message, 800))}")
-            if number < tracebacks and t.details:
-                lines.append("    " + _indent("where: ..." + t.details[-1200:]))
-        if len(failures) > limit:
-            lines.append(f"... and {len(failures) - limit} more")
-        return "\n".join(lines)
-
-
-@dataclass
-class GradeReport:
-    directory: Path
-    results: list = field(default_factory=list)
-
-    @property
-    def score(self) -> float:
-        return sum(r.score for r in self.results)
-
-    @property
-    def max_score(self) -> float:
-        return sum(r.points for r in self.results)
-
-    def by_task(self) -> dict:
-        return {r.task: r for r in self.results}
-
-    def gradescope(self) -> dict:
-        """Gradescope's results.json: one entry per task."""
-        entries = []
-        for number, r in enumerate(self.results, start=1):
-            task = catalogue.BY_ID.get(r.task)
-            name = f"{r.task}: {task.title}" if task else r.task
-            entries.append({"name": name, "number": str(number), "score": round(r.score, 4),
-                            "max_score": r.points, "status": "passed" if r.full_marks else "failed",
-                            "output": r.output()})
-        return {"tests": entries, "score": round(self.score, 4)}
-
-    def table(self) -> str:
-        """The per-task score table, then why each failing task failed."""
-        width = max([len("task")] + [len(r.task) for r in self.results])
-        rows = [f"{'task':<{width}}  {'tests':>5}  {'passed':>6}  {'failed':>6}  {'time':>6}  score",
-                "-" * (width + 44)]
-        for r in self.results:
-            failed = len(r.failures())
-            rows.append(f"{r.task:<{width}}  {len(r.counted):>5}  {r.passed:>6}  {failed:>6}  "
-                        f"{r.seconds:>5.1f}s  {r.score:.2f} / {r.points:g}")
-        rows.append("-" * (width + 44))
-        rows.append(f"{'total':<{width}}  {'':>5}  {'':>6}  {'':>6}  {'':>6}  {self.score:.2f} / {self.max_score:g}")
-        for r in self.results:
-            if not r.full_marks:
-                rows += ["", f"[{r.task}] {r.passed}/{len(r.counted)} tests passed"]
-                rows += [f"  {r.error.splitlines()[0]}"] if r.error else []
-                failures = r.failures()
-                rows += [f"  {t.outcome.upper()} {t.nodeid}: {_clip(t.headline, 160)}" for t in failures[:5]]
-                rows += [f"  ... and {len(failures) - 5} more"] if len(failures) > 5 else []
-        return "\n".join(rows)
-
-
-def tasks_to_grade(directory, ops=None) -> list:
+def tasks_to_grade(directory, ops=None, source: trees.Source = None) -> list:
     """``ops`` if given, else the tasks listed in the copy's course.json, else every task."""
     if ops:
         return catalogue.parse_ops(ops)
+    if source is not None and source.handout and source.assigned:
+        return catalogue.parse_ops(source.assigned)
     listed = Path(directory) / "course.json"
     if listed.is_file():
         chosen = json.loads(listed.read_text(encoding="utf-8")).get("tasks") or []
@@ -150,168 +49,221 @@ def tasks_to_grade(directory, ops=None) -> list:
     return [t.id for t in catalogue.TASKS]
 
 
-def grade(directory, ops=None, timeout: float = 60.0, task_timeout: float = 900.0, keyword: str = None,
-          max_examples: int = 25, max_timeouts: int = 3, points: float = 1.0, json_path=None,
-          python: str = sys.executable, progress=None) -> GradeReport:
-    """Grade the tasks ``ops`` (see :func:`tasks_to_grade`) of the copy in ``directory``.
+def kit_root() -> Path:
+    """The checkout (or handout) the kit runs from."""
+    return Path(__file__).resolve().parents[2]
 
-    ``timeout``: seconds per test; ``task_timeout``: seconds for all of a task's tests;
-    ``keyword``: a pytest ``-k`` expression narrowing the tests; ``max_examples``: Hypothesis
-    examples per property test (0: the project's own profile); ``json_path``: where to write
-    Gradescope's results.json (written even if grading itself fails half-way).
+
+def grade(submission=None, ops=None, reference=None, timeout: float = 20.0, task_timeout: float = 180.0,
+          total_timeout: float = 600.0, keyword: str = None, max_examples: int = 25, max_timeouts: int = 2,
+          max_crashes: int = 2, grace: float = 5.0, points: float = 1.0, json_path=None, progress=None,
+          run_as: str = "", use_screen: bool = True, hide_torch: bool = True, visibility: str = "",
+          hidden_visibility: str = "after_published", jobs: int = 1, python: str = sys.executable) -> GradeReport:
+    """Grade the tasks ``ops`` of ``submission`` (a folder holding the student's files) against
+    ``reference`` (default: the checkout this kit runs from; a handout grades itself).
+
+    ``timeout``: seconds per test; ``task_timeout``: per task; ``total_timeout``: for the whole
+    run; ``grace``: seconds past ``timeout`` before a test that does not stop is killed;
+    ``keyword``: a pytest ``-k`` expression narrowing the tests; ``max_examples``:
+    Hypothesis examples per property test (0: the project's profile); ``json_path``: where to
+    write Gradescope's results.json; ``run_as``: a user to run the tests as (when root);
+    ``use_screen``: refuse code that reaches for the test machinery (:mod:`~minigan.course.screen`);
+    ``jobs``: tasks graded at once (1, the default, keeps each test's time its own).
     """
-    directory = Path(directory).resolve()
-    report = GradeReport(directory)
-    ids = tasks_to_grade(directory, ops)
-    try:
-        with tempfile.TemporaryDirectory(prefix="minigan-course-") as scratch:
-            plugin_dir = Path(scratch) / "plugin"
-            plugin_dir.mkdir()
-            shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin_dir / f"{PLUGIN}.py")
-            for task_id in ids:
-                if progress:
-                    progress(f"grading {task_id} ...")
-                result = run_task(directory, catalogue.get(task_id), Path(scratch), plugin_dir, timeout=timeout,
-                                  task_timeout=task_timeout, keyword=keyword, max_examples=max_examples,
-                                  max_timeouts=max_timeouts, python=python)
-                result.points = points
-                report.results.append(result)
-    except BaseException as error:  # the grader itself failed: still say so in results.json
-        done = {r.task for r in report.results}
-        for task_id in ids:
-            if task_id not in done:
-                report.results.append(TaskResult(task_id, points, error=f"the grader stopped: {error!r}"))
-        if not isinstance(error, Exception):
-            raise
-    finally:
+    started = time.monotonic()
+    source = trees.Source.at(reference or kit_root())
+    submission = Path(submission).resolve() if submission else source.root
+    ids = tasks_to_grade(submission, ops, source)
+    report = GradeReport(submission, [TaskResult(t, points, error="not graded yet") for t in ids])
+    if source.handout:
+        report.note = ("Graded here as the autograder will, with two differences: the hidden tests are not in "
+                       "your copy, and your code for the other tasks stands in for the reference's.")
+        edited = trees.edited_tests(source)
+        if edited:
+            report.note += (f"\nYour copy's {', '.join(edited)} differ from the ones you were given: the autograder "
+                            "runs the originals.")
+    limits = runner.Limits(timeout=timeout, grace=grace, max_timeouts=max_timeouts, max_crashes=max_crashes,
+                           max_examples=max_examples, hide_torch=hide_torch, run_as=run_as)
+
+    def save():
+        report.seconds = time.monotonic() - started
         if json_path:
-            write_json(report, json_path)
+            write_json(report.gradescope(visibility, hidden_visibility), json_path)
+
+    save()
+    stopping, saving = threading.Event(), threading.Lock()  # stopping: tells the task runs to end their tests
+    scratch = Path(tempfile.mkdtemp(prefix="minigan-course-"))
+    if run_as:
+        scratch.chmod(0o711)  # the tests' user may cross it to the trees (which stay read-only to it)
+    previous = _on_sigterm()
+    try:
+        deadline = started + total_timeout
+        base, fingerprint = _prepare(report, source, ids, limits, scratch, python, keyword, deadline, points, progress)
+
+        def grade_one(number):
+            result = report.results[number]
+            waiting = sum(not r.graded for r in report.results)
+            share = (deadline - time.monotonic()) / max(1.0, waiting / jobs)  # this task's turn of what is left
+            if progress:
+                progress(f"grading {result.task} ...")
+            _grade_task(result, source, submission, base, fingerprint, scratch, limits, python, use_screen,
+                        time.monotonic() + max(0.0, min(task_timeout, share)), stopping)
+            with saving:
+                save()
+
+        if jobs <= 1:
+            for number in range(len(ids)):
+                grade_one(number)
+        else:
+            _in_parallel(grade_one, range(len(ids)), jobs, stopping)
+    except (GradingStopped, KeyboardInterrupt) as stop:
+        stopping.set()
+        why = "SIGTERM" if isinstance(stop, GradingStopped) else "Ctrl-C"
+        _mark_unfinished(report, f"not graded: the grader was stopped ({why})")
+        report.note = (report.note + "\n" if report.note else "") + f"The grader was stopped ({why})."
+        raise
+    except Exception as error:  # the grader itself failed: say so in results.json, not only on stderr
+        _mark_unfinished(report, f"not graded: the grader failed: {error!r}")
+        raise
+    finally:
+        save()
+        _restore_sigterm(previous)
+        if (scratch / "base").exists():
+            trees.make_writable(scratch / "base")
+        shutil.rmtree(scratch, ignore_errors=True)
     return report
 
 
-def write_json(report: GradeReport, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report.gradescope(), indent=2) + "\n", encoding="utf-8")
+def _prepare(report, source, ids, limits, scratch: Path, python, keyword, deadline, points, progress) -> tuple:
+    """The plugin and the read-only base tree in ``scratch``, and each task's tests in
+    ``report``. Returns (the base tree, its digest)."""
+    plugin_dir = scratch / "plugin"
+    plugin_dir.mkdir()
+    shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin_dir / f"{runner.PLUGIN}.py")
+    base = scratch / "base"
+    fingerprint = trees.build_base(source, base, ids)
+    if progress:
+        progress("listing the tests ...")
+    plan = plan_tests(base, ids, source, limits, scratch, python, keyword, deadline)
+    for number, task_id in enumerate(ids):
+        report.results[number] = TaskResult(task_id, points, error="not graded yet",
+                                            tests=[GradedTest(**vars(t)) for t in plan.get(task_id, [])])
+    return base, fingerprint
 
 
-def pytest_command(task, report_file, timeout, keyword, max_examples, max_timeouts, python, files) -> list:
-    """The pytest command line that grades ``task``."""
-    command = [python, "-m", "pytest", "-q", "-p", PLUGIN, "-p", "no:cacheprovider", "-o", "addopts=",
-               "-m", task.marker, "--course-report", str(report_file), "--course-timeout", str(timeout),
-               "--course-max-timeouts", str(max_timeouts), "--course-max-examples", str(max_examples)]
-    if keyword:
-        command += ["-k", keyword]
-    return command + ["--", *files]
+def _mark_unfinished(report, why: str) -> None:
+    for result in report.results:
+        if not result.graded:
+            result.error = why
+            for t in result.tests:
+                t.outcome, t.message = "not run", why
 
 
-def child_environment(directory: Path, plugin_dir: Path) -> dict:
-    """The student's copy and the plugin first on the path; no settings leaking in from outside."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
-    env["PYTHONPATH"] = os.pathsep.join([str(plugin_dir), str(directory)])
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
+def plan_tests(base: Path, ids, source, limits, scratch: Path, python: str, keyword, deadline) -> dict:
+    """``{task: [GradedTest]}``: the tests that grade each task, read from the trusted base tree."""
+    files = source.test_files(ids)
+    args = [f for f in files if f.rsplit("/", 1)[-1].startswith("test_")]
+    work = scratch / "collect"
+    work.mkdir()
+    collected = runner.run_tests(base, args, limits, min(deadline, time.monotonic() + 300), work, python,
+                                 collect=True, plugin_dir=scratch / "plugin",
+                                 options=["-k", keyword] if keyword else ())
+    if collected.error or not collected.collected:
+        raise RuntimeError(f"listing the reference's tests failed: {collected.error}")
+    helpers = base / "tests" / "helpers.py"
+    code = {f: inspection.read_tests(base / f, helpers) for f in files if (base / f).suffix == ".py"}
+    plan = {t: [] for t in ids}
+    for item in collected.collected:
+        info = code.get(item["file"], {}).get(item["function"], inspection.TestCode())
+        if item["cuda"] or item["skip"] or info.needs_torch:
+            continue  # graded the same on every machine: no GPU, no PyTorch
+        for mark in item["marks"]:
+            task_id = mark[len("op_"):]
+            if task_id in plan:
+                task = catalogue.get(task_id)
+                part = task.part_of(item["function"], info.calls_backward, info.second_order)
+                plan[task_id].append(GradedTest(item["nodeid"], part, trees.is_hidden(item["nodeid"])))
+    return plan
 
 
-def run_task(directory: Path, task, scratch: Path, plugin_dir: Path, timeout=60.0, task_timeout=900.0,
-             keyword=None, max_examples=25, max_timeouts=3, python=sys.executable) -> TaskResult:
-    """Run one task's tests in a child pytest and read back what it reported."""
-    result = TaskResult(task.id)
-    files = [f for f in task.tests if (directory / f).is_file()]
-    if not files:
-        result.error = f"none of the task's test files ({', '.join(task.tests)}) is in {directory}"
-        return result
-    report_file = scratch / f"{task.id}.jsonl"
-    log_file = scratch / f"{task.id}.log"
-    command = pytest_command(task, report_file, timeout, keyword, max_examples, max_timeouts, python, files)
+def _in_parallel(function, items, jobs: int, stopping) -> None:
+    """``function(item)`` for each item, ``jobs`` at a time, in threads (each waits on its own
+    child process). The main thread stays free for SIGTERM; when it is stopped, ``stopping``
+    ends the runs and the threads are waited for."""
+    from concurrent.futures import ThreadPoolExecutor
+    pool = ThreadPoolExecutor(jobs)
+    futures = [pool.submit(function, item) for item in items]
+    try:
+        for future in futures:
+            while not future.done():
+                time.sleep(0.1)
+            future.result()
+    finally:
+        if not all(f.done() for f in futures):  # stopped, or a task failed: end the other tasks' tests
+            stopping.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _grade_task(result: TaskResult, source, submission, base, fingerprint, scratch, limits, python, use_screen,
+                deadline, stopping=None) -> None:
     start = time.monotonic()
-    with open(log_file, "wb") as log:
-        child = subprocess.Popen(command, cwd=directory, env=child_environment(directory, plugin_dir),
-                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{result.task}-", dir=scratch))
+    tree = work / "tree"
+    try:
+        if not result.tests:
+            result.error, result.graded = f"no test carries the mark op_{result.task} (with this -k filter)", True
+            return
+        if trees.digest(base) != fingerprint:
+            raise RuntimeError("the reference tree changed during grading: a task's code wrote into it")
         try:
-            returncode = child.wait(timeout=task_timeout)
-            killed = False
-        except subprocess.TimeoutExpired:
-            _kill_group(child)
-            returncode, killed = child.wait(), True
-    result.seconds = time.monotonic() - start
-    events = _read_events(report_file)
-    _fill(result, events, returncode, killed, task_timeout, _tail(log_file))
-    return result
+            if source.handout:
+                shutil.copytree(base, tree, copy_function=shutil.copyfile)
+                trees.check_handout_code(tree, result.task, use_screen)
+            else:
+                code = trees.student_code(source, submission, result.task)
+                trees.build_task_tree(source, base, tree, result.task, code, use_screen)
+        except trees.SubmissionError as error:
+            result.error, result.refused, result.graded = str(error), True, True
+            for t in result.tests:
+                t.outcome, t.message = "not run", str(error).splitlines()[0]
+            return
+        run = runner.run_tests(tree, [t.nodeid for t in result.tests], limits, deadline, work, python,
+                               plugin_dir=scratch / "plugin", stopping=stopping)
+        if stopping is not None and stopping.is_set():
+            return  # the grader was stopped: this task stays "not graded"
+        for t in result.tests:
+            outcome = run.results.get(t.nodeid)
+            if outcome is not None:
+                t.outcome, t.message, t.duration, t.details = (outcome.outcome, outcome.message, outcome.duration,
+                                                               outcome.details)
+            if t.outcome == "skipped":
+                t.message = f"skipped at run time (counts as not passed): {t.message}"
+        result.error, result.refused = run.error, run.refused
+        if run.refused:
+            for t in result.tests:
+                t.outcome, t.message = "refused", run.error
+        result.graded = True
+    finally:
+        result.seconds = time.monotonic() - start
+        if tree.exists():
+            trees.make_writable(tree)
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _fill(result: TaskResult, events, returncode, killed, task_timeout, output) -> None:
-    """Turn the plugin's events into test results; every test that never reported scores 0."""
-    collected = next((e for e in events if e["event"] == "collected"), None)
-    errors = [e for e in events if e["event"] == "collect_error"]
-    finished = next((e for e in events if e["event"] == "finished"), None)
-    reported = {e["nodeid"]: e for e in events if e["event"] == "test"}
-    if errors:
-        result.error = "the tests could not be collected (does the code import?):\n" + "\n".join(
-            f"{e['nodeid'] or 'session'}: {_clip(e['message'], 1500)}" for e in errors[:3])
-    if collected is None:
-        if killed:
-            result.error = f"the task's tests were stopped after {task_timeout:g} s, before they were collected"
-        else:
-            result.error = result.error or f"pytest did not start (exit code {returncode}):\n{output}"
-        return
-    if not collected["items"] and not errors:
-        result.error = f"no test carries the mark op_{result.task} (with this -k filter)"
-    if killed:
-        why = f"not run: the task's tests were stopped after {task_timeout:g} s"
-    elif finished is None:
-        why = f"not run: pytest crashed (exit code {returncode}) before this test finished:\n{output}"
-    elif finished.get("stopped"):
-        why = f"not run: {finished['stopped']}"
-    else:
-        why = "not run"
-    for item in collected["items"]:
-        event = reported.get(item["nodeid"])
-        if event is None and item.get("skip"):
-            result.tests.append(TestResult(item["nodeid"], "skipped", "not run (it would have been skipped)"))
-        elif event is None:
-            result.tests.append(TestResult(item["nodeid"], "not run", why))
-        else:
-            result.tests.append(TestResult(item["nodeid"], event["outcome"], event.get("message", ""),
-                                           event.get("duration", 0.0), event.get("details", "")))
-    if killed or finished is None or finished.get("stopped"):
-        result.error = result.error or why.replace("not run: ", "", 1)
+def _on_sigterm():
+    """SIGTERM raises :class:`GradingStopped` in the grader (main thread only), so that it ends its
+    child processes and writes results.json before it exits."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise GradingStopped("SIGTERM")
+    return signal.signal(signal.SIGTERM, stop)
 
 
-def _read_events(path: Path) -> list:
-    events = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass  # a line cut short by a kill
-    return events
-
-
-def _kill_group(child) -> None:
-    try:
-        os.killpg(child.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError, AttributeError):
-        child.kill()
-
-
-def _tail(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return text[-OUTPUT_TAIL:]
-
-
-def _clip(text: str, limit: int) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= limit else text[:limit] + " [...]"
-
-
-def _indent(text: str) -> str:
-    return text.replace("\n", "\n    ")
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # -- which tests grade which task (for `list` and the kit's own tests) ----------------------------
@@ -319,26 +271,47 @@ def collect(directory=None, python: str = sys.executable, include_cuda: bool = F
     """``{task id: [node ids]}`` for the tests of every task in ``directory`` (default: this
     checkout), read from the marks on the tests by one ``pytest --collect-only`` run. The
     ``cuda`` variants (skipped without a GPU) are left out unless ``include_cuda``."""
-    from .assignment import repository_root
-    directory = Path(directory).resolve() if directory else repository_root()
-    files = sorted({f for t in catalogue.TASKS for f in t.tests if (directory / f).is_file()})
-    found = {t.id: [] for t in catalogue.TASKS}
-    with tempfile.TemporaryDirectory(prefix="minigan-course-") as scratch:
-        plugin_dir = Path(scratch)
-        shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin_dir / f"{PLUGIN}.py")
-        report_file = plugin_dir / "collected.jsonl"
-        command = [python, "-m", "pytest", "-q", "--collect-only", "-p", PLUGIN, "-p", "no:cacheprovider",
-                   "-o", "addopts=", "--course-report", str(report_file), "--", *files]
-        done = subprocess.run(command, cwd=directory, env=child_environment(directory, plugin_dir),
-                              capture_output=True, text=True, timeout=600)
-        events = _read_events(report_file)
-    collected = next((e for e in events if e["event"] == "collected"), None)
-    if collected is None:
-        raise RuntimeError(f"collecting the tests failed:\n{done.stdout[-OUTPUT_TAIL:]}{done.stderr[-OUTPUT_TAIL:]}")
-    for item in collected["items"]:
+    source = trees.Source.at(directory or kit_root())
+    ids = [t.id for t in catalogue.TASKS]
+    found = {t: [] for t in ids}
+    scratch = Path(tempfile.mkdtemp(prefix="minigan-course-"))
+    try:
+        plugin_dir = scratch / "plugin"
+        plugin_dir.mkdir()
+        shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin_dir / f"{runner.PLUGIN}.py")
+        files = [f for f in source.test_files(ids) if f.rsplit("/", 1)[-1].startswith("test_")]
+        work = scratch / "collect"
+        work.mkdir()
+        run = runner.run_tests(source.root, files, runner.Limits(hide_torch=False), time.monotonic() + 600, work,
+                               python, collect=True, plugin_dir=plugin_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not run.collected:
+        raise RuntimeError(f"collecting the tests failed: {run.error}")
+    for item in run.collected:
         if item.get("cuda") and not include_cuda:
             continue
         for mark in item["marks"]:
-            task_id = mark[len("op_"):]
-            found.setdefault(task_id, []).append(item["nodeid"])
+            found.setdefault(mark[len("op_"):], []).append(item["nodeid"])
     return found
+
+
+def planned(directory=None, ops=None, python: str = sys.executable) -> dict:
+    """``{task: [GradedTest]}``: what grading would run for each task (no student code runs)."""
+    source = trees.Source.at(directory or kit_root())
+    ids = catalogue.parse_ops(ops) if ops else [t.id for t in catalogue.TASKS]
+    scratch = Path(tempfile.mkdtemp(prefix="minigan-course-"))
+    try:
+        plugin_dir = scratch / "plugin"
+        plugin_dir.mkdir()
+        shutil.copyfile(Path(__file__).with_name("pytest_plugin.py"), plugin_dir / f"{runner.PLUGIN}.py")
+        base = scratch / "base"
+        trees.build_base(source, base, ids)
+        return plan_tests(base, ids, source, runner.Limits(), scratch, python, None, time.monotonic() + 600)
+    finally:
+        if (scratch / "base").exists():
+            trees.make_writable(scratch / "base")
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+__all__ = ["GradeReport", "GradingStopped", "collect", "grade", "planned", "scoring", "tasks_to_grade"]

@@ -1,17 +1,28 @@
-"""Solution regions in the reference source: finding them, checking them, removing them.
+"""Solution regions in the reference source: finding them, checking them, removing them; and
+the student's code in place of a removed region.
 
 A region is a run of whole lines between two comment lines at the code's indentation::
 
     def backward(self, gy):  # tanh' = 1 - tanh^2
         ### BEGIN SOLUTION tanh
-        y = self.saved_output()
-        return gy * (1.0 - y * y)
+        <the code of Tanh's backward>
         ### END SOLUTION
 
 ``BEGIN`` names the task (``[a-z][a-z0-9_]*``); ``END`` names nothing. Regions do not nest,
 every BEGIN has its END at the same indentation, and every line between them is indented at
 least as deep. Anything else that mentions ``BEGIN SOLUTION`` or ``END SOLUTION`` is an error
 naming the file and the line.
+
+In the student's copy a removed region is one ``raise NotImplementedError`` between two lines
+that say where the student's code goes::
+
+    ### BEGIN YOUR CODE tanh
+    raise NotImplementedError("Task tanh: implement Tanh backward")
+    ### END YOUR CODE
+
+The grader takes the student's code for a task from between those lines
+(:func:`student_regions`) and puts it in place of the reference's region (:func:`strip_regions`
+with ``replacements``), into a copy of the reference where everything else is the reference's.
 """
 from __future__ import annotations
 
@@ -21,8 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
+YOURS_BEGIN, YOURS_END = "BEGIN YOUR CODE", "END YOUR CODE"  # the handout's lines around a student's code
 _BEGIN_LINE = re.compile(r"^(?P<indent>[ ]*)### BEGIN SOLUTION(?P<rest>.*)$")
 _END_LINE = re.compile(r"^(?P<indent>[ ]*)### END SOLUTION(?P<rest>.*)$")
+_YOURS_BEGIN_LINE = re.compile(r"^(?P<indent>[ \t]*)### BEGIN YOUR CODE(?P<rest>.*?)\s*$")
+_YOURS_END_LINE = re.compile(r"^(?P<indent>[ \t]*)### END YOUR CODE\s*$")
 _TASK_ID = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -128,22 +142,96 @@ def placeholder(region: Region) -> str:
     return f'{region.indent}raise NotImplementedError("Task {region.task}: implement {region.part}")'
 
 
-def strip_regions(text: str, regions, chosen) -> tuple:
-    """``text`` with the regions of the ``chosen`` tasks replaced by a ``raise`` and the marker
-    lines of the others dropped. Returns (new text, removed solution lines)."""
+def handout_lines(region: Region) -> list:
+    """What a chosen region becomes in the student's copy: the placeholder between the two lines
+    that tell the grader where the student's code for the task is."""
+    return [f"{region.indent}### {YOURS_BEGIN} {region.task}\n", placeholder(region) + "\n",
+            f"{region.indent}### {YOURS_END}\n"]
+
+
+def strip_regions(text: str, regions, chosen, replacements=None, handout: bool = False, spans=None) -> tuple:
+    """``text`` with the regions of the ``chosen`` tasks replaced and the marker lines of the
+    others dropped. A chosen region becomes ``replacements[(task, k)]`` (the lines of the k-th
+    region of that task in the file) if given, else the placeholder ``raise`` (between the
+    handout's ``YOUR CODE`` lines when ``handout``). Returns (new text, removed solution lines);
+    ``spans``, a list, receives ``(task, k, first line, last line)`` of each replacement put in."""
     lines = text.splitlines(keepends=True)
-    out, removed, position = [], [], 0
+    out, removed, position, seen = [], [], 0, {}
     for region in sorted(regions, key=lambda r: r.begin):
         out.extend(lines[position:region.begin - 1])
         body = lines[region.begin:region.end - 1]
+        index = seen[region.task] = seen.get(region.task, -1) + 1
         if region.task in chosen:
-            out.append(placeholder(region) + "\n")
             removed.extend(body)
+            if replacements is not None and (region.task, index) in replacements:
+                lines_in = replacements[(region.task, index)]
+                if spans is not None:
+                    first = sum(line.count("\n") for line in out) + 1
+                    spans.append((region.task, index, first, first + len(lines_in) - 1))
+                out.extend(lines_in)
+            else:
+                out.extend(handout_lines(region) if handout else [placeholder(region) + "\n"])
         else:
             out.extend(body)
         position = region.end
     out.extend(lines[position:])
     return "".join(out), removed
+
+
+# -- the student's side: the code between the handout's YOUR CODE lines ----------------------------
+@dataclass
+class StudentCode:
+    """The lines a student wrote for the ``index``-th region of ``task`` in one file."""
+    task: str
+    index: int
+    begin: int  # line number of the BEGIN YOUR CODE line in the student's file
+    indent: str  # that line's indentation
+    lines: list  # the lines between the two marker lines, as written
+
+    def reindented(self, indent: str) -> list:
+        """The lines moved from the student's indentation to ``indent`` (ValueError naming the
+        line if one is indented less than the BEGIN YOUR CODE line)."""
+        out = []
+        for number, line in enumerate(self.lines, start=self.begin + 1):
+            if not line.strip():
+                out.append("\n")
+            elif line.startswith(self.indent):
+                out.append(indent + line[len(self.indent):].rstrip("\r\n") + "\n")
+            else:
+                raise ValueError(f"line {number} is indented less than its '### {YOURS_BEGIN} {self.task}' "
+                                 f"line ({self.begin}): {line.strip()!r}")
+        return out
+
+
+def student_regions(text: str) -> tuple:
+    """The student's code in one file: ``({task: [StudentCode]}, {task: error})``. Lenient, so
+    that one task's broken marker lines cost that task only ("" stands for the whole file)."""
+    found, errors, open_at = {}, {}, None
+    lines = text.splitlines(keepends=True)
+    for number, line in enumerate(lines, start=1):
+        if YOURS_BEGIN not in line and YOURS_END not in line:
+            if open_at:
+                open_at.lines.append(line)
+            continue
+        begin, end = _YOURS_BEGIN_LINE.match(line), _YOURS_END_LINE.match(line)
+        if begin:
+            task = begin["rest"].strip()
+            if open_at:
+                errors.setdefault(open_at.task, f"line {open_at.begin}: its '### {YOURS_END}' line is missing "
+                                                 f"(line {number} opens the next region)")
+            open_at = StudentCode(task, len(found.get(task, [])), number, begin["indent"], [])
+            found.setdefault(task, []).append(open_at)
+        elif end and open_at:
+            open_at = None
+        elif end:
+            errors.setdefault("", f"line {number}: '### {YOURS_END}' without a '### {YOURS_BEGIN} <task>' line")
+        else:
+            target = open_at.task if open_at else ""
+            errors.setdefault(target, f"line {number}: a changed marker line: {line.strip()!r} (write "
+                                      f"'### {YOURS_BEGIN} <task>' and '### {YOURS_END}' alone on their lines)")
+    if open_at:
+        errors.setdefault(open_at.task, f"line {open_at.begin}: its '### {YOURS_END}' line is missing")
+    return found, errors
 
 
 def scan_tree(root, known_tasks=None, package="minigan", skip=("course",)) -> dict:

@@ -1,19 +1,35 @@
-"""The grader's pytest plugin: a per-test time limit, and results written as they happen.
+"""The grader's pytest plugin: results over an authenticated channel, time limits, a watch on the
+test machinery.
 
-It imports nothing from minigan (the grader copies this file next to, not inside, the
-student's copy and loads it with ``-p minigan_course_plugin``), so that the minigan under
-test is the student's. Options:
+It imports nothing from the course kit (the grader copies this file next to, not inside, the
+tree under test and loads it with ``-p minigan_course_plugin``), and minigan only from that
+tree, so that the minigan under test is the one the grader built. Options:
 
-- ``--course-report PATH``: one JSON object per line: ``collected`` (every selected test and its
-  ``op_*`` marks), ``collect_error``, ``test`` (outcome, duration, message) after each test,
-  ``finished``. Written and flushed as tests finish, so a crash or a kill loses nothing that ran.
+- ``--course-channel OUT,KEY``: two file descriptors the grader passed down. The plugin reads a
+  one-time key from KEY and closes it before any test module is imported, then writes one JSON
+  record per line to OUT, each signed with an HMAC of the key and its sequence number:
+  ``collected`` (with ``--collect-only``: every test, its file, function and ``op_*`` marks),
+  ``start`` (a test begins), ``test`` (its outcome, after teardown), ``tampered``,
+  ``finished``. A record the grader cannot verify, or none at all, scores nothing: a report
+  file, a patched exit code or printed text are never read.
 - ``--course-timeout SECONDS``: a test running longer is stopped (SIGALRM, Unix only) and fails
-  with :class:`CourseTimeout`. ``--course-max-timeouts N`` stops the session after N of them.
+  with :class:`CourseTimeout`; the alarm fires again every second in case the code swallows it
+  (the grader kills the process if it still runs).
 - ``--course-max-examples N``: Hypothesis runs N examples per test, derandomized (the same
   examples on every run), with no example database and no shrinking.
+- ``--course-hide-torch``: ``import torch`` fails, so the tests that compare with PyTorch skip
+  on every machine alike.
+
+Before each test result is sent, the plugin checks that the functions and classes of pytest,
+pluggy, Hypothesis, NumPy, the tests, their helpers and this plugin are the ones they were
+before the first test ran, and that no plugin or hook was registered since: code under test
+that patches the test machinery is reported (``tampered``) instead of being believed.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import itertools
 import json
 import os
 import signal
@@ -23,6 +39,8 @@ import time
 import pytest
 
 MAX_MESSAGE = 2000  # characters of each failure kept in the report
+WATCHED = ("builtins", "_pytest", "pytest", "pluggy", "hypothesis", "numpy", "minigan", "helpers", "conftest",
+           "test_", "json", "hmac", "hashlib", "os", "signal", "time", "itertools", "minigan_course_plugin")
 
 
 class CourseTimeout(BaseException):
@@ -32,49 +50,66 @@ class CourseTimeout(BaseException):
 
 def pytest_addoption(parser):
     group = parser.getgroup("minigan-course")
-    group.addoption("--course-report", default=None, help="write results as JSON lines to this file")
+    group.addoption("--course-channel", default=None, help="OUT,KEY: file descriptors from the grader")
     group.addoption("--course-timeout", type=float, default=0.0, help="seconds per test (0: no limit)")
-    group.addoption("--course-max-timeouts", type=int, default=3,
-                    help="stop the session after this many tests timed out")
     group.addoption("--course-max-examples", type=int, default=0,
                     help="Hypothesis examples per test, derandomized (0: the project's profile)")
+    group.addoption("--course-hide-torch", action="store_true", help="make `import torch` fail")
+
+
+def _channel(out_fd: int, key: bytes, _write=os.write, _dumps=json.dumps, _new=hmac.new, _sha=hashlib.sha256):
+    """A function that signs and sends one record. The key lives only in this closure, and the
+    functions it uses are bound now, so that patching json or os later changes nothing here."""
+    numbers = itertools.count()
+
+    def send(record):
+        payload = _dumps(record, sort_keys=True)
+        number = next(numbers)
+        mac = _new(key, f"{number}:{payload}".encode(), _sha).hexdigest()
+        data = f"{payload}\t{mac}\n".encode()
+        while data:
+            data = data[_write(out_fd, data):]
+    return send
+
+
+def _read_key(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
 
 
 class _Reporter:
-    def __init__(self, config):
+    def __init__(self, config, send):
         self.config = config
-        path = config.getoption("course_report")
-        self.file = open(path, "a", encoding="utf-8") if path else None
+        self.send = send
         self.timeout = config.getoption("course_timeout")
-        self.max_timeouts = config.getoption("course_max_timeouts")
-        self.timeouts = 0
         self.session = None
         self.phases = {}  # nodeid -> {"outcome", "message", "details", "duration"} so far
-
-    def write(self, record):
-        if self.file:
-            self.file.write(json.dumps(record) + "\n")
-            self.file.flush()
+        self.baseline = None
+        self.tampered = ""
+        self.package = os.path.realpath(os.path.join(str(config.rootpath), "minigan"))
+        self.tracebacks = {}  # nodeid -> the long traceback of its first failure
 
     # -- collection ---------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
-        problem = _foreign_minigan(session.config.rootpath)
-        items = [{"nodeid": item.nodeid,
-                  "marks": sorted({m.name for m in item.iter_markers() if m.name.startswith("op_")}),
-                  "cuda": item.get_closest_marker("cuda") is not None, "skip": _skipped(item)}
-                 for item in session.items]
-        self.write({"event": "collected", "items": items, "minigan": problem})
-        if problem:
-            self.write({"event": "collect_error", "nodeid": "", "message": problem})
-            pytest.exit(problem, returncode=4)
+        if session.config.option.collectonly:
+            self.send({"event": "collected", "items": [_describe(item) for item in session.items]})
+        self.baseline = _Snapshot(self.config)
 
     def pytest_collectreport(self, report):
         if report.failed:
-            self.write({"event": "collect_error", "nodeid": report.nodeid,
-                        "message": _tail(report.longreprtext)})
+            self.send({"event": "collect_error", "nodeid": report.nodeid, "message": _tail(report.longreprtext)})
 
     # -- the time limit ---------------------------------------------------------------------------
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.send({"event": "start", "nodeid": nodeid})
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
         armed = self.timeout > 0 and hasattr(signal, "setitimer")
@@ -82,11 +117,9 @@ class _Reporter:
             limit = self.timeout
 
             def stop(signum, frame):
-                raise CourseTimeout(f"the test ran longer than its {limit:g} s time limit "
-                                    "(an endless loop?)")
+                raise CourseTimeout(f"the test ran longer than its {limit:g} s time limit (an endless loop?)")
             previous = signal.signal(signal.SIGALRM, stop)
-            # fire at the limit, then every second, in case the code swallows the first one
-            signal.setitimer(signal.ITIMER_REAL, limit, 1.0)
+            signal.setitimer(signal.ITIMER_REAL, limit, 1.0)  # at the limit, then every second
         try:
             yield
         finally:
@@ -95,41 +128,61 @@ class _Reporter:
                 signal.signal(signal.SIGALRM, previous)
 
     # -- results ------------------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Keep each failure's long traceback for the report: the child runs with --tb=no, so
+        that its own output (read back after a crash) prints no source."""
+        yield
+        if call.excinfo is not None and item.nodeid not in self.tracebacks:
+            try:
+                self.tracebacks[item.nodeid] = call.excinfo.getrepr(style="long", tbfilter=True)
+            except Exception:  # a traceback that cannot be shown: the error's name is enough
+                pass
+
     def pytest_runtest_logreport(self, report):
         state = self.phases.setdefault(report.nodeid, {"outcome": "passed", "message": "", "details": "",
                                                        "duration": 0.0})
         state["duration"] += getattr(report, "duration", 0.0)
         if state["outcome"] == "passed" and not report.passed:
             if report.skipped:
-                state["outcome"] = "skipped"
-                state["message"] = _skip_reason(report)
+                state["outcome"], state["message"] = "skipped", _skip_reason(report)
             else:
                 state["outcome"] = "failed" if report.when == "call" else "error"
-                state["message"], state["details"] = _failure_message(report)
+                traceback = self.tracebacks.get(report.nodeid)
+                state["message"], state["details"] = _failure_message(report, self.package, traceback)
                 if "CourseTimeout" in state["message"]:
                     state["outcome"] = "timeout"
-                    self.timeouts += 1
         if report.when == "teardown":
-            self.write({"event": "test", "nodeid": report.nodeid, **self.phases.pop(report.nodeid)})
-            if self.max_timeouts and self.timeouts >= self.max_timeouts:
-                self.session.shouldstop = f"stopped after {self.timeouts} time-out(s)"
+            record = self.phases.pop(report.nodeid)
+            self.tracebacks.pop(report.nodeid, None)
+            changed = self.tampered or (self.baseline.changes() if self.baseline else "")
+            if changed:
+                self.tampered = changed
+                self.send({"event": "tampered", "nodeid": report.nodeid, "what": changed})
+                self.session.shouldstop = "the test machinery was changed"
+            else:
+                self.send({"event": "test", "nodeid": report.nodeid, **record})
 
     def pytest_sessionstart(self, session):
         self.session = session
 
     def pytest_sessionfinish(self, session, exitstatus):
-        self.write({"event": "finished", "exitstatus": int(exitstatus),
-                    "stopped": str(session.shouldstop or ""), "time": time.time()})
-        if self.file:
-            self.file.close()
-            self.file = None
+        self.send({"event": "finished", "exitstatus": int(exitstatus), "stopped": str(session.shouldstop or ""),
+                   "time": time.time()})
 
 
 def pytest_configure(config):
+    channel = config.getoption("course_channel")
+    if channel is None:
+        return
+    out_fd, key_fd = (int(fd) for fd in channel.split(","))
+    send = _channel(out_fd, _read_key(key_fd))
+    if config.getoption("course_hide_torch"):
+        sys.modules["torch"] = None  # import torch raises ImportError: importorskip skips
     examples = config.getoption("course_max_examples")
     if examples:
         _load_hypothesis_profile(examples)
-    config.pluginmanager.register(_Reporter(config), "minigan-course-reporter")
+    config.pluginmanager.register(_Reporter(config, send), "minigan-course-reporter")
 
 
 def _load_hypothesis_profile(examples: int) -> None:
@@ -143,6 +196,13 @@ def _load_hypothesis_profile(examples: int) -> None:
     settings.load_profile("minigan-course")
 
 
+def _describe(item) -> dict:
+    function = getattr(item, "originalname", None) or item.name.split("[")[0]
+    return {"nodeid": item.nodeid, "file": item.nodeid.split("::")[0], "function": function,
+            "marks": sorted({m.name for m in item.iter_markers() if m.name.startswith("op_")}),
+            "cuda": item.get_closest_marker("cuda") is not None, "skip": _skipped(item)}
+
+
 def _skipped(item) -> bool:
     """True if a skip mark, or a skipif mark with a plain True condition (the cuda variants
     without a GPU), will skip the test: a test that never ran for another reason is not."""
@@ -152,25 +212,106 @@ def _skipped(item) -> bool:
                for mark in item.iter_markers("skipif"))
 
 
-def _foreign_minigan(rootpath) -> str:
-    """An error message if the tests imported a minigan from outside the copy under test."""
-    module = sys.modules.get("minigan")
-    if module is None or not getattr(module, "__file__", None):
-        return ""
-    where = os.path.realpath(module.__file__)
-    root = os.path.realpath(str(rootpath))
-    if os.path.commonpath([where, root]) != root:
-        return f"the tests imported minigan from {where}, not from the copy under test ({root})"
-    return ""
+# -- the watch on the test machinery ---------------------------------------------------------------
+class _Snapshot:
+    """What must not change while the tests run: every function and class of the watched
+    modules (and the functions in those classes, and how many attributes each class has), the
+    code of those functions, and the hook implementations pytest calls. Taken once; checked
+    after every test by identity, so that a check costs a millisecond."""
+
+    def __init__(self, config):
+        self.config, self.entries, self.sizes, self.codes, self.seen = config, [], [], [], set()
+        for lazy in ("numpy.testing", "minigan.gradcheck"):  # loaded on first use otherwise: watch them now
+            try:
+                __import__(lazy)
+            except ImportError:
+                pass
+        for name, module in list(sys.modules.items()):
+            if module is None or not name.startswith(WATCHED) or name.startswith("minigan.course"):
+                continue
+            try:
+                namespace = vars(module)
+            except TypeError:
+                continue
+            for attribute, value in list(namespace.items()):
+                if isinstance(value, type):
+                    self._watch_class(value)
+                elif callable(value):
+                    self._watch(namespace, attribute, value, f"{name}.{attribute}")
+        self.hooks = _hooks(config)
+
+    def _watch(self, namespace, key, value, label):
+        if (id(namespace), key) in self.seen:
+            return
+        self.seen.add((id(namespace), key))
+        self.entries.append((namespace, key, value, label))
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            self.codes.append((value, code, label))
+
+    def _watch_class(self, cls):
+        namespace = vars(cls)
+        if id(cls) in self.seen:
+            return
+        self.seen.add(id(cls))
+        label = f"{cls.__module__}.{cls.__qualname__}"
+        if str(cls.__module__).startswith(WATCHED):  # (typing's and abc's classes cache attributes as they go)
+            self.sizes.append((namespace, set(namespace), label))
+        for key, value in list(namespace.items()):
+            if callable(value) or isinstance(value, (staticmethod, classmethod, property)):
+                self._watch(namespace, key, value, f"{label}.{key}")
+
+    def changes(self) -> str:
+        changed = [label for namespace, key, value, label in self.entries if namespace.get(key) is not value]
+        changed += [label for function, code, label in self.codes if getattr(function, "__code__", None) is not code]
+        changed += [f"{label}.{key} (added)" for namespace, keys, label in self.sizes if len(namespace) != len(keys)
+                    for key in set(namespace) - keys if not (key.startswith("__") and key.endswith("__"))]
+        if _hooks(self.config) != self.hooks:
+            changed.append("pytest's plugins or hook implementations")
+        return ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
 
 
-def _failure_message(report) -> tuple:
-    """(the error, with Hypothesis's falsifying example; the traceback's end, where it was raised)."""
-    crash = getattr(report.longrepr, "reprcrash", None)
-    text = report.longreprtext or ""
+def _hooks(config) -> tuple:
+    manager = config.pluginmanager
+    callers = tuple((name, tuple(id(i.function) for i in caller.get_hookimpls()))
+                    for name, caller in sorted(vars(manager.hook).items()) if hasattr(caller, "get_hookimpls"))
+    return callers, tuple(sorted(id(p) for p in manager.get_plugins())), id(getattr(manager, "_inner_hookexec", None))
+
+
+# -- messages ------------------------------------------------------------------------------------------------
+def _failure_message(report, package, traceback=None) -> tuple:
+    """(the error, with Hypothesis's falsifying example; the traceback's end, where it was raised).
+    The traceback shows no source of the package under test (``package``): outside the task's
+    own regions that is the reference's code, which may solve another task the student has."""
+    longrepr = traceback if traceback is not None else report.longrepr
+    crash = getattr(longrepr, "reprcrash", None)
+    text = str(longrepr) if traceback is not None else (report.longreprtext or "")
     headline = crash.message if crash is not None else text.strip().splitlines()[-1:] or [""]
     headline = headline if isinstance(headline, str) else headline[0]
-    return _tail(headline), text[-MAX_MESSAGE:]
+    return _tail(headline), _traceback_without_package_source(longrepr, package, text)[-MAX_MESSAGE:]
+
+
+def _traceback_without_package_source(longrepr, package, text: str) -> str:
+    chain = getattr(longrepr, "chain", None)
+    if chain is None:
+        traceback = getattr(longrepr, "reprtraceback", None)
+        if traceback is None:
+            return "" if package in text else text  # an unusual report: keep it only if it cannot leak
+        chain = [(traceback, None, None)]
+    lines = []
+    for traceback, _, description in chain:
+        for entry in getattr(traceback, "reprentries", []):
+            location = getattr(entry, "reprfileloc", None)
+            source = list(getattr(entry, "lines", []))
+            path = os.path.realpath(os.path.join(os.path.dirname(package), location.path)) if location else ""
+            if location is None or not path.startswith(package + os.sep):
+                lines += source + ([f"{location.path}:{location.lineno}: {location.message}"] if location else [])
+            else:  # where, and the error raised there, without the package's source lines
+                lines += [f"{location.path}:{location.lineno}: {location.message}"]
+                lines += [line for line in source if line.startswith("E ")]
+        if description:
+            lines.append(description)
+    return "\n".join(lines)
 
 
 def _skip_reason(report) -> str:

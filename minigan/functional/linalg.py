@@ -23,9 +23,9 @@ class MatMul(Function):
     save_inputs = (0, 1)
 
     def forward(self, a, b):
+        ### BEGIN SOLUTION matmul
         if a.shape[-1] == 1:  # (.., M, 1) @ (.., 1, N) is an outer product: broadcasting a * b gives
             return a * b      # the same numbers ~10x faster than BLAS's GEMM with K = 1 (a Linear's dx to 1 unit)
-        ### BEGIN SOLUTION matmul
         return backend.array_module(a).matmul(a, b)
         ### END SOLUTION
 
