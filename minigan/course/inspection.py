@@ -14,6 +14,8 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from .markers import parse
+
 BACKWARD_CALLS = {"backward", "grad", "gradcheck", "gradgradcheck"}
 SECOND_ORDER_CALLS = {"gradgradcheck"}
 
@@ -41,7 +43,7 @@ def read_tests(path: Path, helpers: Path = None) -> dict:
 
 def _definitions(path: Path) -> dict:
     """Module-level functions and assignments (their value expressions), by name."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    tree = parse(path.read_text(encoding="utf-8"), str(path))
     found = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

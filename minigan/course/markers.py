@@ -28,11 +28,24 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 YOURS_BEGIN, YOURS_END = "BEGIN YOUR CODE", "END YOUR CODE"  # the handout's lines around a student's code
+
+_PARSING = threading.Lock()
+
+
+def parse(text: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, one thread at a time. The grader grades tasks in ``--jobs`` threads, and
+    CPython 3.11's AST constructor keeps its recursion depth in state the threads share: two
+    parses at once can fail with "SystemError: AST constructor recursion depth mismatch"
+    (CPython issue gh-106905; seen here in a two-job grade). Every parse of the course kit goes
+    through this function."""
+    with _PARSING:
+        return ast.parse(text, filename)
 _BEGIN_LINE = re.compile(r"^(?P<indent>[ ]*)### BEGIN SOLUTION(?P<rest>.*)$")
 _END_LINE = re.compile(r"^(?P<indent>[ ]*)### END SOLUTION(?P<rest>.*)$")
 _YOURS_BEGIN_LINE = re.compile(r"^(?P<indent>[ \t]*)### BEGIN YOUR CODE(?P<rest>.*?)\s*$")
@@ -110,7 +123,7 @@ def _name_parts(path, text: str, regions) -> list:
     if not regions:
         return regions
     try:
-        tree = ast.parse(text)
+        tree = parse(text)
     except SyntaxError as error:
         raise MarkerError(path, error.lineno or 1, f"not valid Python: {error.msg}") from None
     scopes = []  # (first line, last line, qualified name parts)

@@ -12,7 +12,6 @@ submission is read: not its ``__init__.py``, its tests, a conftest.py or a resul
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -226,7 +225,7 @@ def _check_compiles(text: str, relative: str, spans, use_screen: bool) -> None:
         return f"line {line} of the graded {relative}"
 
     try:
-        tree = ast.parse(text, f"<{relative}>")  # not a real path: Python would quote the file on disk
+        tree = markers.parse(text, f"<{relative}>")  # not a real path: Python would quote the file on disk
     except SyntaxError as error:
         number = error.lineno or 0
         lines = text.splitlines()
