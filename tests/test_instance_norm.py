@@ -46,6 +46,7 @@ def _affine(channels, seed, device, requires_grad=True):
 
 
 # -- values and running statistics ------------------------------------------------------------------
+@pytest.mark.op_instance_norm
 @device_settings()
 @given(shape=instance_shapes(max_batch=4, max_side=4), data=st.data(), momentum=st.floats(0.0, 1.0),
        eps=st.sampled_from([1e-5, 1e-3, 0.1]))
@@ -65,6 +66,7 @@ def test_each_image_is_normalised_by_its_own_statistics_and_the_running_ones_by_
                                rtol=1e-12)
 
 
+@pytest.mark.op_instance_norm
 def test_without_input_statistics_the_running_ones_normalise(device):
     x = np.random.default_rng(0).normal(size=(2, 3, 2, 2))
     mean, var = np.array([0.5, -1.0, 0.0]), np.array([4.0, 1.0, 0.25])
@@ -73,6 +75,7 @@ def test_without_input_statistics_the_running_ones_normalise(device):
     np.testing.assert_allclose(y.numpy(), (x - _per_channel(mean, 4)) / np.sqrt(_per_channel(var, 4)), rtol=1e-14)
 
 
+@pytest.mark.op_instance_norm
 def test_one_image_and_one_channel_by_hand(device):
     x = minigan.tensor(np.array([[[1.0, 3.0, 5.0, 7.0]]]), device=device)  # mean 4, variance 5
     np.testing.assert_allclose(F.instance_norm(x, eps=0.0).numpy()[0, 0], np.array([-3, -1, 1, 3]) / np.sqrt(5.0),
@@ -80,6 +83,7 @@ def test_one_image_and_one_channel_by_hand(device):
 
 
 # -- gradients ------------------------------------------------------------------------------------
+@pytest.mark.op_instance_norm
 @device_settings(0.6)
 @given(shape=instance_shapes(), data=st.data(), affine=st.booleans())
 def test_instance_norm_gradcheck_float64(device, shape, data, affine):
@@ -93,6 +97,7 @@ def test_instance_norm_gradcheck_float64(device, shape, data, affine):
     minigan.gradcheck(lambda t, w: F.instance_norm(t, *running, w, use_input_stats=False), (x, weight))
 
 
+@pytest.mark.op_instance_norm
 @device_settings(0.2)
 @given(shape=instance_shapes(max_batch=2, max_channels=2, max_side=2), data=st.data())
 def test_instance_norm_gradgradcheck(device, shape, data):

@@ -75,7 +75,7 @@ class Task:
 _E, _R, _L = "tests/test_elementwise.py", "tests/test_reduce.py", "tests/test_linalg.py"
 _C, _N, _S = "tests/test_conv.py", "tests/test_norm.py", "tests/test_loss.py"
 _A, _O, _G = "tests/test_activation.py", "tests/test_optim.py", "tests/test_gan.py"
-_P, _PS = "tests/test_padding.py", "tests/test_pixel_shuffle.py"
+_P, _PS, _IN = "tests/test_padding.py", "tests/test_pixel_shuffle.py", "tests/test_instance_norm.py"
 _BROADCAST = "Sum each input's gradient back to the input's shape with sum_to (broadcasting)."
 _GAN = "Compute it from the discriminator's logits with softplus (exact for any logit)."
 _LOSS_PARTS = (Part("forward", 0.5, "the loss values"),
@@ -133,6 +133,14 @@ TASKS = (
          "batch_norm() updates the running statistics from them. backward with create_graph "
          "already differentiates the definition (_differentiable_backward); write the fused one "
          "(it may work on arrays, and returns Tensors)."),
+    Task("instance_norm", "instance norm: each image's channels normalised by their own statistics", (_IN,),
+         "Made of batch norm, not written anew: the batch of N images seen as one image of N C channels "
+         "(reshape to (1, N C, spatial, 1)) is normalised by BatchNorm((0, 2, 3), eps), whose forward leaves the "
+         "per-(image, channel) statistics in op.mean and op.var; weight and bias repeated per image "
+         "(_repeat_per_image). The running statistics get the batch mean of the images' statistics "
+         "(_update_running, with the spatial size as the count: PyTorch's unbiased rule). Without "
+         "use_input_stats, every image by the running statistics: batch norm's evaluation mode. Its gradients, "
+         "first and second, come from the ops it is made of."),
     # -- padding and resampling -------------------------------------------------------------------
     Task("pad", "padding in four modes (constant, reflect, replicate, circular), and its adjoint, the fold", (_P,),
          "Pad.forward pads by self.widths ((before, after) per axis, NumPy's order) in self.mode. Its backward is "

@@ -219,20 +219,27 @@ def instance_norm(input: Tensor, running_mean=None, running_var=None, weight=Non
     evaluation. Differentiable, twice.
     """
     _check_instance_norm(input, running_mean, running_var, weight, bias, use_input_stats)
-    n, channels = input.shape[:2]
-    spatial = input.numel() // max(n * channels, 1)
+    return _normalise_each_image(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+
+def _normalise_each_image(x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps) -> Tensor:
+    """instance_norm's work on checked arguments: batch norm, of the batch seen as one image."""
+    ### BEGIN SOLUTION instance_norm
+    n, channels = x.shape[:2]
+    spatial = x.numel() // max(n * channels, 1)
     if not use_input_stats:  # every image by the same per-channel statistics: batch norm's evaluation
-        as_4d = reshape(input, (n, channels, spatial, 1))
+        as_4d = reshape(x, (n, channels, spatial, 1))
         y = batch_norm(as_4d, running_mean, running_var, weight, bias, training=False, eps=eps)
-        return reshape(y, input.shape)
-    as_one_image = reshape(input, (1, n * channels, spatial, 1))
+        return reshape(y, x.shape)
+    as_one_image = reshape(x, (1, n * channels, spatial, 1))
     op = BatchNorm((0, 2, 3), eps)
-    y = op(as_one_image, _repeat_per_image(weight, n, channels, 1.0, input),
-           _repeat_per_image(bias, n, channels, 0.0, input))
+    y = op(as_one_image, _repeat_per_image(weight, n, channels, 1.0, x),
+           _repeat_per_image(bias, n, channels, 0.0, x))
     per_image = (op.mean.reshape(n, channels), op.var.reshape(n, channels))
     _update_running(running_mean, running_var, per_image[0].mean(axis=0), per_image[1].mean(axis=0), spatial,
                     momentum)
-    return reshape(y, input.shape)
+    return reshape(y, x.shape)
+    ### END SOLUTION
 
 
 def _check_dropout(op: str, x, p) -> None:
