@@ -6,8 +6,8 @@
     python examples/cyclegan.py --transform invert-rotate  # a quarter turn too: beyond the model
 
 Domain A is MNIST; domain B is MNIST with the ink inverted (dark digits on white paper), and
-with --transform invert-rotate each image turned a quarter turn counter-clockwise too (which a
-generator made of convolutions cannot learn: see minigan.gan.cyclegan). A and B come from
+with --transform invert-rotate each image turned a quarter turn counter-clockwise too (which
+the model does not learn: see minigan.gan.cyclegan). A and B come from
 disjoint halves of the first 9,000 digits shipped with minigan, so no digit is ever shown with
 its own transformed twin: the model learns to translate from the two collections alone. Two
 ResNet generators (G_AB, G_BA) and two PatchGAN discriminators play the LSGAN game, with the

@@ -45,8 +45,9 @@ def build_parser():
     p.add_argument("--upsample", choices=R.UPSAMPLERS, default="pixel-shuffle",
                    help="the generator's x2 step: a convolution to 4x the channels and a pixel shuffle, or nearest "
                         "upsampling and a convolution")
-    p.add_argument("--adversarial-weight", type=non_negative_float, default=0.01,
-                   help="weight of the GAN loss beside the squared error (the content loss)")
+    p.add_argument("--adversarial-weight", type=non_negative_float, default=0.1,
+                   help="weight of the GAN loss beside the squared error (the content loss); at 0.01 the "
+                        "discriminator made no clear difference (bench/RESULTS.md)")
     p.add_argument("--width", type=positive_int, default=16, help="the generator's channels")
     p.add_argument("--blocks", type=non_negative_int, default=2, help="residual blocks at 14 x 14")
     add_measure_flag(p)

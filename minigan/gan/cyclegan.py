@@ -24,12 +24,14 @@ scripts draw A and B from disjoint halves of the data, so no digit meets its own
 measure the translation with the shipped LeNet (:func:`label_preservation`): G_AB's output,
 turned back by T's inverse, must still read as the input's digit.
 
-The rotation is a change the paper's generator cannot learn: every layer of it is a
-convolution, so it commutes with shifts (a digit moved right comes out moved right), and a
-quarter turn does not (a digit moved right must come out moved up). Trained on
-``invert-rotate`` its reconstructions come back close to the inputs, but its translations
-read as the right digit no more often than chance (bench/RESULTS.md): the failure on
-geometric changes that the paper reports in its limitations section.
+The rotation is a change the paper's models do not learn: every layer of the generator is a
+convolution, so it commutes with shifts (a digit moved right comes out moved right) where a
+quarter turn does not (a digit moved right must come out moved up), and the PatchGAN judges
+18 x 18 patches, in which an upright stroke looks much like a turned one. Trained on
+``invert-rotate``, the generators invert the ink and leave the digit upright, so that once
+turned back by T's inverse their translations read as the right digit about as often as
+chance (bench/RESULTS.md): the failure on geometric changes that the paper reports in its
+limitations section.
 """
 from __future__ import annotations
 
