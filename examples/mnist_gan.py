@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
@@ -53,6 +52,7 @@ from minigan.distributed.scripts import gathered_rng_state, restore_rng_state, s
 from minigan.gan import LOSSES, GANTrainer, build, get_loss
 from minigan.gan.remedies import REMEDIES, with_remedy
 from minigan.gan.runs import Run, RunError, RunStopped, add_run_flags, resumed_config
+from minigan.gan.scripts import ProgressBar
 from minigan.gan.trainer import DivergenceError
 from minigan.utils.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
@@ -155,38 +155,6 @@ def make_optimizer(config, params):
     if config["optimizer"] == "rmsprop":
         return optim.RMSprop(params, lr=config["lr"])
     return optim.Adam(params, lr=config["lr"], betas=tuple(config["betas"]))
-
-
-class ProgressBar:
-    """tqdm when it is installed; otherwise a one-line text bar on stderr."""
-
-    def __init__(self, total: int, desc: str, shown: bool = True):
-        try:
-            from tqdm import tqdm
-            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) if shown else None
-        except ImportError:
-            self._bar = None
-        self.total, self.desc, self.n, self.postfix, self.shown = total, desc, 0, "", shown
-
-    def update(self, n: int, postfix: dict) -> None:
-        if not self.shown:
-            return
-        text = " ".join(f"{k}={v:.3g}" for k, v in postfix.items())
-        if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
-            self._bar.update(n)
-            return
-        self.n += n
-        width = 30
-        filled = width * self.n // max(self.total, 1)
-        sys.stderr.write(f"\r{self.desc} [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total} {text}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self.shown:
-            sys.stderr.write("\n")
 
 
 def plot_losses(history: list, path: str) -> bool:

@@ -137,18 +137,6 @@ def test_concatenate_and_stack(device, data):
     minigan.gradcheck(lambda *us: F.stack(us, new_axis), ts)
 
 
-@device_settings(0.6)
-@given(data=st.data(), value=st.floats(-2.0, 2.0))
-def test_pad(device, data, value):
-    x = data.draw(arrays(data.draw(small_shapes(min_dims=1), label="shape")), label="x")
-    widths = data.draw(st.lists(st.integers(0, 2), min_size=2, max_size=2 * x.ndim)
-                       .filter(lambda w: len(w) % 2 == 0), label="widths")
-    # PyTorch's order: (left, right) of the last axis first, then of the axis before it, ...
-    numpy_widths = [(0, 0)] * (x.ndim - len(widths) // 2) + [tuple(widths[2 * k:2 * k + 2])
-                                                             for k in reversed(range(len(widths) // 2))]
-    _check(lambda t: F.pad(t, widths, value), x, np.pad(x, numpy_widths, constant_values=value), device)
-
-
 # -- indexing ------------------------------------------------------------------------------
 @device_settings()
 @given(data=st.data())
@@ -206,7 +194,6 @@ GRADGRAD = {
     "broadcast_to": lambda t: F.broadcast_to(t, (2,) + t.shape),
     "sum_to": lambda t: F.sum_to(t, (1, t.shape[1])),
     "getitem": lambda t: t[[1, 0, 1], ::-1],
-    "pad": lambda t: F.pad(t, (1, 0, 2, 1), value=0.5),
     "concatenate": lambda t: F.concatenate([t, t * t], axis=1),
 }
 
@@ -287,13 +274,6 @@ def test_axis_errors_name_the_shape():
         F.permute(x, (0, 0, 2))
     with pytest.raises(ValueError, match="flatten: start_axis 2 comes after end_axis 1"):
         F.flatten(x, 2, 1)
-
-
-@pytest.mark.parametrize("widths", [(1,), (1, 2, 3), (1, -1), (1, 1, 1, 1, 1, 1)])
-def test_pad_refuses_bad_widths(widths):
-    with pytest.raises(ValueError, match=r"pad: expected an even number of non-negative widths for at most 2 "
-                                         rf"axes, got \({', '.join(map(str, widths))},?\)"):
-        F.pad(minigan.ones(2, 3), widths)
 
 
 def test_getitem_errors_name_the_index_and_the_shape():

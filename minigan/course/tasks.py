@@ -75,6 +75,7 @@ class Task:
 _E, _R, _L = "tests/test_elementwise.py", "tests/test_reduce.py", "tests/test_linalg.py"
 _C, _N, _S = "tests/test_conv.py", "tests/test_norm.py", "tests/test_loss.py"
 _A, _O, _G = "tests/test_activation.py", "tests/test_optim.py", "tests/test_gan.py"
+_P, _PS, _IN = "tests/test_padding.py", "tests/test_pixel_shuffle.py", "tests/test_instance_norm.py"
 _BROADCAST = "Sum each input's gradient back to the input's shape with sum_to (broadcasting)."
 _GAN = "Compute it from the discriminator's logits with softplus (exact for any logit)."
 _LOSS_PARTS = (Part("forward", 0.5, "the loss values"),
@@ -132,6 +133,24 @@ TASKS = (
          "batch_norm() updates the running statistics from them. backward with create_graph "
          "already differentiates the definition (_differentiable_backward); write the fused one "
          "(it may work on arrays, and returns Tensors)."),
+    Task("instance_norm", "instance norm: each image's channels normalised by their own statistics", (_IN,),
+         "Made of batch norm, not written anew: the batch of N images seen as one image of N C channels "
+         "(reshape to (1, N C, spatial, 1)) is normalised by BatchNorm((0, 2, 3), eps), whose forward leaves the "
+         "per-(image, channel) statistics in op.mean and op.var; weight and bias repeated per image "
+         "(_repeat_per_image). The running statistics get the batch mean of the images' statistics "
+         "(_update_running, with the spatial size as the count: PyTorch's unbiased rule). Without "
+         "use_input_stats, every image by the running statistics: batch norm's evaluation mode. Its gradients, "
+         "first and second, come from the ops it is made of."),
+    # -- padding and resampling -------------------------------------------------------------------
+    Task("pad", "padding in four modes (constant, reflect, replicate, circular), and its adjoint, the fold", (_P,),
+         "Pad.forward pads by self.widths ((before, after) per axis, NumPy's order) in self.mode. Its backward is "
+         "Fold, the adjoint: crop the middle, and add each border pixel's gradient onto the pixel it was copied from "
+         "(_sources(size, before, after, mode) gives each output index's source); the fold's own backward is Pad "
+         "again, so that second derivatives work. No Python loop over pixels: a border folds back as a slice."),
+    Task("pixel_shuffle", "pixel shuffle and unshuffle: channels to pixels and back", (_PS,),
+         "PixelShuffle: (..., C r^2, H, W) -> (..., C, H r, W r) with out[c, r y + i, r x + j] = in[c r^2 + i r + j, "
+         "y, x], any number of leading axes; PixelUnshuffle is its inverse. Each one's backward is the other "
+         "(a permutation's adjoint is its inverse)."),
     # -- activations and losses -------------------------------------------------------------------
     Task("relu", "max(x, 0)", (_A,), "The gradient at 0 is 0, as in PyTorch."),
     Task("leaky_relu", "x for x > 0, else negative_slope * x", (_A,),

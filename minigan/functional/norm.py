@@ -1,4 +1,10 @@
-"""Batch normalisation and dropout."""
+"""Batch and instance normalisation, and dropout.
+
+Instance norm (Ulyanov et al. 2016, the normalisation of style transfer and CycleGAN's
+generators) normalises each image's channel on its own: statistics over H and W only. That is
+batch norm of the batch seen as one image with N x C channels, (N, C, H, W) -> (1, N C, H W, 1),
+which is how :func:`instance_norm` computes it (PyTorch does the same).
+"""
 from __future__ import annotations
 
 import numbers
@@ -7,7 +13,7 @@ from .. import autograd, backend, cuda_kernels
 from ..autograd import Function
 from ..tensor import Tensor
 from .reduce import mean
-from .shape import reshape
+from .shape import broadcast_to, reshape
 
 
 def _channel_view(t: Tensor, ndim: int) -> Tensor:
@@ -163,6 +169,77 @@ def _update_running(running_mean, running_var, mu, var, count, momentum):
         running_var.array *= 1 - momentum
         running_var.array += (momentum * count / (count - 1)) * var.reshape(-1)
         running_var._bump_version()
+
+
+def _check_instance_norm(x, running_mean, running_var, weight, bias, use_input_stats):
+    """Every check, before any state changes."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"instance_norm: input must be a Tensor, got {type(x).__name__}")
+    if x.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input (N, C, ...) with spatial axes, got shape {x.shape}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"instance_norm: expected a floating-point input, got {x.dtype}")
+    channels = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"instance_norm: {name} must be a Tensor or None, got {type(t).__name__}")
+        if t.shape != (channels,):
+            raise ValueError(f"instance_norm: {name} must have shape ({channels},), got {t.shape} (input shape "
+                             f"{x.shape})")
+        if t.dtype != x.dtype:
+            raise TypeError(f"instance_norm: input is {x.dtype} but {name} is {t.dtype}")
+        if t.device != x.device:
+            raise RuntimeError(f"instance_norm: expected all tensors on one device, got input on {x.device} "
+                               f"and {name} on {t.device}")
+    if not use_input_stats and (running_mean is None or running_var is None):
+        raise ValueError("instance_norm: Expected running_mean and running_var to be defined when use_input_stats "
+                         "is false")
+    if use_input_stats and x.numel() // max(x.shape[0] * channels, 1) < 2:
+        raise ValueError(f"instance_norm: Expected more than 1 spatial element when training, got input size "
+                         f"{x.shape}")
+
+
+def _repeat_per_image(t, n: int, channels: int, fill: float, like: Tensor) -> Tensor:
+    """A (C,) tensor repeated for each of n images, (n C,); None gives ``fill`` everywhere."""
+    if t is None:
+        return Tensor(like.device.xp.full(n * channels, fill, dtype=like.dtype))
+    return reshape(broadcast_to(reshape(t, (1, channels)), (n, channels)), (n * channels,))
+
+
+def instance_norm(input: Tensor, running_mean=None, running_var=None, weight=None, bias=None,
+                  use_input_stats: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each image's channels on their own: y = (x - mean) / sqrt(var + eps) * weight +
+    bias, mean and var over the spatial axes of one (n, c), for inputs (N, C, ...).
+
+    With ``use_input_stats`` (the default) the image's own statistics are used, and running
+    statistics, when given, are updated in place with their mean over the batch (PyTorch's
+    rule, the variance unbiased); without it the running statistics normalise, as in
+    evaluation. Differentiable, twice.
+    """
+    _check_instance_norm(input, running_mean, running_var, weight, bias, use_input_stats)
+    return _normalise_each_image(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)
+
+
+def _normalise_each_image(x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps) -> Tensor:
+    """instance_norm's work on checked arguments: batch norm, of the batch seen as one image."""
+    ### BEGIN SOLUTION instance_norm
+    n, channels = x.shape[:2]
+    spatial = x.numel() // max(n * channels, 1)
+    if not use_input_stats:  # every image by the same per-channel statistics: batch norm's evaluation
+        as_4d = reshape(x, (n, channels, spatial, 1))
+        y = batch_norm(as_4d, running_mean, running_var, weight, bias, training=False, eps=eps)
+        return reshape(y, x.shape)
+    as_one_image = reshape(x, (1, n * channels, spatial, 1))
+    op = BatchNorm((0, 2, 3), eps)
+    y = op(as_one_image, _repeat_per_image(weight, n, channels, 1.0, x),
+           _repeat_per_image(bias, n, channels, 0.0, x))
+    per_image = (op.mean.reshape(n, channels), op.var.reshape(n, channels))
+    _update_running(running_mean, running_var, per_image[0].mean(axis=0), per_image[1].mean(axis=0), spatial,
+                    momentum)
+    return reshape(y, x.shape)
+    ### END SOLUTION
 
 
 def _check_dropout(op: str, x, p) -> None:

@@ -1,5 +1,5 @@
 """Resampling images to a new size: ``interpolate`` (PyTorch's ``F.interpolate``, behind
-``nn.Upsample``).
+``nn.Upsample``), and ``pixel_shuffle`` / ``pixel_unshuffle`` (behind ``nn.PixelShuffle``).
 
 Nearest and (bi)linear interpolation are *linear* maps of the input: along one spatial axis,
 output o = sum_i A[o, i] x[i], with a fixed (out, in) matrix A that has one 1 per row
@@ -8,6 +8,11 @@ along W, ``y = A_h x A_w^T``, so it is made of two batched matmuls: its backward
 transposes, ``gx = A_h^T gy A_w``, and its double backward comes for free. The matrices hold
 PyTorch's exact source indices and weights (including ``align_corners`` and the float32
 arithmetic of its nearest-neighbour index), so the values match PyTorch's.
+
+Pixel shuffle (Shi et al. 2016, the sub-pixel convolution of super-resolution networks) trades
+channels for pixels: r^2 channels of an (H, W) image become one channel of (r H, r W), channel
+c r^2 + i r + j filling the pixels (r y + i, r x + j). It only moves values, so its gradient is
+the inverse move, pixel_unshuffle, and the other way round.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import warnings
 import numpy as np
 
 from .. import backend
+from ..autograd import Function
 from ..tensor import Tensor
 from .linalg import matmul
 from .shape import transpose
@@ -140,3 +146,80 @@ def upsample(input: Tensor, size=None, scale_factor=None, mode: str = "nearest",
     warnings.warn("`nn.functional.upsample` is deprecated. Use `nn.functional.interpolate` instead.",
                   UserWarning, stacklevel=2)
     return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+class PixelShuffle(Function):
+    """(..., C r^2, H, W) -> (..., C, H r, W r): out[c, r y + i, r x + j] = in[c r^2 + i r + j, y, x]."""
+
+    def __init__(self, factor: int):
+        self.factor = factor
+
+    def forward(self, x):
+        ### BEGIN SOLUTION pixel_shuffle
+        r, lead, (c, h, w) = self.factor, x.shape[:-3], x.shape[-3:]
+        k = len(lead)
+        blocks = x.reshape(lead + (c // (r * r), r, r, h, w))  # (..., C, i, j, y, x)
+        moved = blocks.transpose(tuple(range(k)) + (k, k + 3, k + 1, k + 4, k + 2))  # (..., C, y, i, x, j)
+        return moved.reshape(lead + (c // (r * r), h * r, w * r))
+        ### END SOLUTION
+
+    def backward(self, gy):  # a permutation's adjoint is its inverse
+        ### BEGIN SOLUTION pixel_shuffle
+        return PixelUnshuffle(self.factor)(gy)
+        ### END SOLUTION
+
+
+class PixelUnshuffle(Function):
+    """The inverse of :class:`PixelShuffle`: (..., C, H r, W r) -> (..., C r^2, H, W)."""
+
+    def __init__(self, factor: int):
+        self.factor = factor
+
+    def forward(self, x):
+        ### BEGIN SOLUTION pixel_shuffle
+        r, lead, (c, h, w) = self.factor, x.shape[:-3], x.shape[-3:]
+        k = len(lead)
+        blocks = x.reshape(lead + (c, h // r, r, w // r, r))  # (..., C, y, i, x, j)
+        moved = blocks.transpose(tuple(range(k)) + (k, k + 2, k + 4, k + 1, k + 3))  # (..., C, i, j, y, x)
+        return moved.reshape(lead + (c * r * r, h // r, w // r))
+        ### END SOLUTION
+
+    def backward(self, gy):
+        ### BEGIN SOLUTION pixel_shuffle
+        return PixelShuffle(self.factor)(gy)
+        ### END SOLUTION
+
+
+def _check_shuffle(op: str, x, factor, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if isinstance(factor, bool) or not isinstance(factor, numbers.Integral):
+        raise TypeError(f"{op}: argument '{name}' must be int, not {type(factor).__name__}")
+    if factor <= 0:
+        raise RuntimeError(f"{op} expects a positive {name}, but got {factor}")
+    if x.ndim < 3:
+        raise RuntimeError(f"{op} expects input to have at least 3 dimensions, but got input with {x.ndim} "
+                           f"dimension(s) (shape {x.shape})")
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r) with r = ``upscale_factor``: each group of r^2
+    channels becomes an r x r block of pixels (PyTorch's ``F.pixel_shuffle``)."""
+    _check_shuffle("pixel_shuffle", input, upscale_factor, "upscale_factor")
+    r, channels = int(upscale_factor), input.shape[-3]
+    if channels % (r * r):
+        raise RuntimeError(f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of "
+                           f"upscale_factor, but input.size(-3)={channels} is not divisible by {r * r}")
+    return PixelShuffle(r)(input)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W) with r = ``downscale_factor``: the inverse of
+    :func:`pixel_shuffle` (PyTorch's ``F.pixel_unshuffle``)."""
+    _check_shuffle("pixel_unshuffle", input, downscale_factor, "downscale_factor")
+    r = int(downscale_factor)
+    for axis, name in ((-2, "height"), (-1, "width")):
+        if input.shape[axis] % r:
+            raise RuntimeError(f"pixel_unshuffle expects {name} to be divisible by downscale_factor, but "
+                               f"input.size({axis})={input.shape[axis]} is not divisible by {r}")
+    return PixelUnshuffle(r)(input)

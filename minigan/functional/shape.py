@@ -1,6 +1,6 @@
 """Shape ops: they move values around without changing them, so each backward moves the
 gradient back. Pairs of adjoints appear throughout: reshape/reshape, permute/permute,
-broadcast_to/sum_to, getitem/scatter, pad/crop, concatenate/split.
+broadcast_to/sum_to, getitem/scatter, concatenate/split (and pad/fold: padding.py).
 """
 from __future__ import annotations
 
@@ -333,29 +333,3 @@ def getitem(x: Tensor, index) -> Tensor:
         return GetItem(index)(x)
     except IndexError as err:
         raise IndexError(f"getitem: {err} (tensor of shape {x.shape})") from None
-
-
-class Pad(Function):
-    def __init__(self, widths, value):
-        self.widths, self.value = widths, value
-
-    def forward(self, x):
-        return backend.array_module(x).pad(x, self.widths, constant_values=self.value)
-
-    def backward(self, gy):
-        return gy[tuple(slice(before, gy.shape[i] - after) for i, (before, after) in enumerate(self.widths))]
-
-
-def pad(x: Tensor, pad, value: float = 0.0) -> Tensor:
-    """Pad with a constant, PyTorch's way: ``pad=(left, right, top, bottom, ...)`` from the last axis."""
-    _check_tensor("pad", x)
-    pad = _int_tuple("pad", "widths", pad)
-    if not isinstance(value, numbers.Real):
-        raise TypeError(f"pad: value must be a real number, got {value!r}")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim or any(p < 0 for p in pad):
-        raise ValueError(f"pad: expected an even number of non-negative widths for at most {x.ndim} "
-                         f"axes, got {pad}")
-    widths = [(0, 0)] * x.ndim
-    for k in range(len(pad) // 2):
-        widths[x.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
-    return Pad(tuple(widths), value)(x)

@@ -1,18 +1,21 @@
-"""What the example scripts of the labelled and coded GANs share (examples/conditional_gan.py,
-acgan.py, infogan.py): their flags, their data, and their training loop in a run folder.
+"""What the example scripts of the labelled and coded GANs (examples/conditional_gan.py,
+acgan.py, infogan.py) and of the image-to-image GANs (cyclegan.py, inpainting.py,
+super_resolution.py) share: their flags, their data, and their training loop in a run folder.
 
 The loop is :func:`train_variant`: a :class:`~minigan.gan.runs.Run` in ``--out`` (divergence
 guard, checkpoints and snapshots every epoch, ``--resume`` with the saved configuration,
-``--overwrite``, Ctrl-C and SIGTERM saving where they land), one ``step(real, labels)`` per
-batch, a progress line every ``--log-every`` steps and a grid after each epoch. A script only
-builds its models: a ``build(config)`` that returns :class:`Players` and its step and grid
-functions.
+``--overwrite``, Ctrl-C and SIGTERM saving where they land), one ``step(*batch)`` per batch,
+a progress line every ``--log-every`` steps (or a :class:`ProgressBar`) and a grid after each
+epoch. A script only builds its models: a ``build(config)`` that returns :class:`Players` and
+its step and grid functions (a grid function may also measure the models and return the
+numbers, which go into the epoch's row of metrics.jsonl).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -30,8 +33,9 @@ CHANGEABLE = {"epochs", "device", "out", "resume", "overwrite", "keep", "max_wei
               "code_range"}
 
 
-def example_parser(description: str, name: str, epochs: int) -> argparse.ArgumentParser:
-    """The flags every variant example shares (their own are added by each script)."""
+def example_parser(description: str, name: str, epochs: int, data_dir: bool = True) -> argparse.ArgumentParser:
+    """The flags every variant example shares (their own are added by each script);
+    ``data_dir=False`` for scripts that train on the digits shipped with minigan only."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--epochs", type=positive_int, default=epochs)
     p.add_argument("--batch-size", type=positive_int, default=64)
@@ -39,7 +43,8 @@ def example_parser(description: str, name: str, epochs: int) -> argparse.Argumen
                    help="D's Adam learning rate (betas 0.5, 0.999, as DCGAN)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", default="cpu", type=backend.device_argument, help="cpu, cuda or cuda:N")
-    p.add_argument("--data-dir", type=existing_dir, default=None, help="where the MNIST IDX files are")
+    if data_dir:
+        p.add_argument("--data-dir", type=existing_dir, default=None, help="where the MNIST IDX files are")
     p.add_argument("--out", default=os.path.join("runs", name))
     add_run_flags(p)
     p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
@@ -79,7 +84,8 @@ def variant_config(args, model: str, checkpoint, source) -> dict:
     """The configuration of a new run (its flags, minus those a resume may change, and the
     model's name) or of a resumed one (the saved values: a typed flag that differs is an error)."""
     options = {key: value for key, value in vars(args).items() if key not in CHANGEABLE | {"given"}}
-    options["data_dir"] = os.path.abspath(args.data_dir) if args.data_dir else None
+    data_dir = getattr(args, "data_dir", None)
+    options["data_dir"] = os.path.abspath(data_dir) if data_dir else None
     if checkpoint is None:
         config = {"model": model, **options}
     else:
@@ -92,32 +98,71 @@ def variant_config(args, model: str, checkpoint, source) -> dict:
     return config
 
 
-def mnist_loader(config: dict, device, checkpoint=None):
-    """(dataset, shuffled DataLoader) of MNIST's training digits, as the configuration says."""
-    dataset = training_set("mnist", config["data_dir"], config["limit"])
+def mnist_loader(config: dict, device, checkpoint=None, dataset=None):
+    """(dataset, shuffled DataLoader) of MNIST's training digits as the configuration says, or
+    of ``dataset`` (a script's own, with ``get_batch``)."""
+    if dataset is None:
+        dataset = training_set("mnist", config["data_dir"], config["limit"])
     if config["batch_size"] > len(dataset):
         raise UsageError(f"--batch-size {config['batch_size']} is larger than the dataset ({len(dataset)} images)")
     if checkpoint is not None and checkpoint.get("dataset_size", len(dataset)) != len(dataset):
         raise RunError(f"the run trained on {checkpoint['dataset_size']} images, but {len(dataset)} are found now "
-                       f"({dataset.source}): give it the same data (--data-dir, $MINIGAN_DATA)")
+                       f"({getattr(dataset, 'source', 'the data')}): give it the same data (--data-dir, "
+                       "$MINIGAN_DATA)")
     loader = DataLoader(dataset, batch_size=config["batch_size"], shuffle=True, drop_last=True,
                         seed=config["seed"], device=device)
     return dataset, loader
 
 
-def train_variant(args, model: str, build, shown, grid_name: str, what: str) -> Players:
+class ProgressBar:
+    """tqdm when it is installed; otherwise a one-line text bar on stderr."""
+
+    def __init__(self, total: int, desc: str, shown: bool = True):
+        try:
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) if shown else None
+        except ImportError:
+            self._bar = None
+        self.total, self.desc, self.n, self.postfix, self.shown = total, desc, 0, "", shown
+
+    def update(self, n: int, postfix: dict) -> None:
+        if not self.shown:
+            return
+        text = " ".join(f"{k}={v:.3g}" for k, v in postfix.items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.update(n)
+            return
+        self.n += n
+        width = 30
+        filled = width * self.n // max(self.total, 1)
+        sys.stderr.write(f"\r{self.desc} [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total} {text}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.shown:
+            sys.stderr.write("\n")
+
+
+def train_variant(args, model: str, build, shown, grid_name: str, what: str, dataset=None,
+                  progress_bar: bool = False) -> Players:
     """Train a variant in the run folder ``args.out`` (see the module docstring); returns its
-    Players. ``build(config)`` makes ``(players, step, draw)``: ``step(real, labels)`` plays one
-    step and returns 0-d metrics, ``draw(path)`` writes a grid. ``shown``: the metrics printed;
-    the grids are ``<grid_name>_epoch_NNN.png``, the last also ``<grid_name>.png``; ``what``
-    names the model in the first line printed."""
+    Players. ``build(config)`` makes ``(players, step, draw)``: ``step(*batch)`` plays one step
+    on a batch of the loader ((real, labels) for MNIST) and returns 0-d metrics, ``draw(path)``
+    writes a grid and returns a dict of numbers measured at the epoch's end, or None.
+    ``shown``: the metrics printed; the grids are ``<grid_name>_epoch_NNN.png``, the last also
+    ``<grid_name>.png``; ``what`` names the model in the first line printed. ``dataset(config)``
+    gives the data when it is not MNIST's training set; ``progress_bar``: a bar per epoch in
+    place of the progress lines."""
     run = Run(args.out, keep=args.keep, max_weight=args.max_weight,
               outputs=(rf"{grid_name}_epoch_\d+\.png", rf"{grid_name}\.png"))
     with run.stop_signals():
         checkpoint = run.open(args.resume, args.overwrite)
         config = variant_config(args, model, checkpoint, run.saved and run.saved[0])
         manual_seed(config["seed"])
-        dataset, loader = mnist_loader(config, args.device, checkpoint)
+        dataset, loader = mnist_loader(config, args.device, checkpoint, dataset and dataset(config))
         players, step, draw = build(config)
         if checkpoint:
             players.load_state_dict(checkpoint["trainer"])
@@ -140,16 +185,25 @@ def train_variant(args, model: str, build, shown, grid_name: str, what: str) -> 
         run.stop_if_asked(state)  # a signal during the set-up
         for epoch in epochs:
             started = time.time()
-            for real, labels in loader:
-                new = run.record(step(real, labels), args.log_every)
-                if new and run.batches_done % args.log_every == 0:
-                    print(f"epoch {epoch} step {run.step}: " + _means(new[-1:], shown), flush=True)
-                run.stop_if_asked(state)
-            rows = run.end_epoch()
+            bar = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}", shown=progress_bar)
+            bar.update(run.batches_done, {})
+            try:
+                for batch in loader:
+                    new = run.record(step(*batch), args.log_every)
+                    if new and progress_bar:
+                        bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in shown})
+                    elif new and run.batches_done % args.log_every == 0:
+                        print(f"epoch {epoch} step {run.step}: " + _means(new[-1:], shown), flush=True)
+                    run.stop_if_asked(state)
+            finally:
+                bar.close()
+            rows, seconds = run.end_epoch(), time.time() - started
             path = os.path.join(args.out, f"{grid_name}_epoch_{epoch:03d}.png")
-            draw(path)
-            print(f"epoch {epoch}: {_means(rows, shown)} ({time.time() - started:.1f}s); wrote {path}", flush=True)
-            run.finish_epoch({"epoch": epoch, "step": run.step, **_mean_row(rows)}, state)
+            measured = draw(path) or {}
+            print(f"epoch {epoch}: {_means(rows, shown)}{_measures(measured)} ({seconds:.1f}s); wrote {path}",
+                  flush=True)
+            run.finish_epoch({"epoch": epoch, "step": run.step, **_mean_row(rows), **measured,
+                              "seconds": round(seconds, 2)}, state)
             shutil.copyfile(path, os.path.join(args.out, f"{grid_name}.png"))
     return players
 
@@ -157,6 +211,10 @@ def train_variant(args, model: str, build, shown, grid_name: str, what: str) -> 
 def _mean_row(rows: list) -> dict:
     keys = sorted({k for _, row in rows for k in row})
     return {k: float(np.mean([row[k] for _, row in rows if k in row])) for k in keys}
+
+
+def _measures(measured: dict) -> str:
+    return "".join(f", {k} {v:.4g}" for k, v in measured.items())
 
 
 def _means(rows: list, shown) -> str:
