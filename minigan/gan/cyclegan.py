@@ -43,7 +43,7 @@ from ..tensor import Tensor
 from .img2img import accuracy, apply
 from .models import dcgan_init_
 from .scripts import Players
-from .variants import _minimise
+from .variants import minimise
 
 
 # -- the two domains of digits ----------------------------------------------------------------------
@@ -244,7 +244,7 @@ def cyclegan_step(players: CyclePlayers, real_a: Tensor, real_b: Tensor, cycle_w
         identity = F.l1_loss(G.ab(real_b), real_b) + F.l1_loss(G.ba(real_a), real_a)
         g_loss = g_loss + identity_weight * cycle_weight * identity
         metrics["identity"] = identity.detach()
-    g_grad_norm = _minimise(g_loss, list(G.parameters()), players.g_optimizer)
+    g_grad_norm = minimise(g_loss, list(G.parameters()), players.g_optimizer)
 
     d_losses = []
     for name, real, fake in (("a", real_a, fake_a), ("b", real_b, fake_b)):
@@ -252,7 +252,7 @@ def cyclegan_step(players: CyclePlayers, real_a: Tensor, real_b: Tensor, cycle_w
         pooled = players.pools[name].query(fake)
         d_losses.append(0.5 * (_squared_error_to(critic(real), 1.0) + _squared_error_to(critic(pooled), 0.0)))
     d_loss = d_losses[0] + d_losses[1]
-    d_grad_norm = _minimise(d_loss, list(D.parameters()), players.d_optimizer)
+    d_grad_norm = minimise(d_loss, list(D.parameters()), players.d_optimizer)
     return {"g_loss": g_loss.detach(), "d_loss": d_loss.detach(), "adversarial": adversarial.detach(),
             "cycle": cycle.detach(), "d_a": d_losses[0].detach(), "d_b": d_losses[1].detach(), **metrics,
             "g_grad_norm": g_grad_norm, "d_grad_norm": d_grad_norm}

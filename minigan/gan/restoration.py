@@ -33,7 +33,7 @@ from ..classifier import avg_pool2d
 from ..tensor import Tensor
 from .losses import minimax_d_loss, non_saturating_g_loss
 from .models import dcgan_init_
-from .variants import _discriminator_body, _minimise
+from .variants import discriminator_body, minimise
 
 IMAGE_SIZE = 28
 
@@ -167,7 +167,7 @@ class ImageDiscriminator(nn.Module):
 
     def __init__(self, width: int = 16):
         super().__init__()
-        self.body = _discriminator_body(1, width)
+        self.body = discriminator_body(1, width)
         self.head = nn.Linear(2 * width * 7 * 7, 1)
         dcgan_init_(self)
 
@@ -197,7 +197,7 @@ def restoration_step(players, inputs: Tensor, real: Tensor, restore, content_los
         fake = restore(G.adversarial, inputs)
     real_out, fake_out = D(real), D(fake)
     d_loss = minimax_d_loss(real_out, fake_out)
-    d_grad_norm = _minimise(d_loss, list(D.parameters()), players.d_optimizer)
+    d_grad_norm = minimise(d_loss, list(D.parameters()), players.d_optimizer)
 
     plain = content_loss(restore(G.plain, inputs), real)
     restored = restore(G.adversarial, inputs)
@@ -205,7 +205,7 @@ def restoration_step(players, inputs: Tensor, real: Tensor, restore, content_los
     game = non_saturating_g_loss(D(restored))
     # each copy's gradient comes from its own terms only: one optimizer over both steps each on its own loss
     g_loss = plain + content + adversarial_weight * game
-    g_grad_norm = _minimise(g_loss, list(G.parameters()), players.g_optimizer)
+    g_grad_norm = minimise(g_loss, list(G.parameters()), players.g_optimizer)
     with no_grad():
         scores = {"d_real": F.sigmoid(real_out).mean(), "d_fake": F.sigmoid(fake_out).mean()}
     return {"d_loss": d_loss.detach(), "plain_content": plain.detach(), "content": content.detach(),

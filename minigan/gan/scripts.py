@@ -40,7 +40,8 @@ def example_parser(description: str, name: str, epochs: int, data_dir: bool = Tr
     p.add_argument("--epochs", type=positive_int, default=epochs)
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=2e-4,
-                   help="D's Adam learning rate (betas 0.5, 0.999, as DCGAN)")
+                   help="Adam's learning rate (betas 0.5, 0.999, as DCGAN): D's and G's, or D's alone where "
+                        "a script has its own flag for G's (infogan.py's --g-lr)")
     p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--device", default="cpu", type=backend.device_argument, help="cpu, cuda or cuda:N")
     if data_dir:

@@ -88,7 +88,7 @@ def _generator_body(in_features: int, width: int) -> nn.Sequential:
     )
 
 
-def _discriminator_body(in_channels: int, width: int, batch_norm: bool = True) -> nn.Sequential:
+def discriminator_body(in_channels: int, width: int, batch_norm: bool = True) -> nn.Sequential:
     """(in_channels, 28, 28) -> (w, 14, 14) -> (2w, 7, 7) -> features (N, 2w * 49)."""
     middle = [nn.BatchNorm2d(2 * width)] if batch_norm else []
     return nn.Sequential(
@@ -125,7 +125,7 @@ class ConditionalDiscriminator(nn.Module):
     def __init__(self, num_classes: int = NUM_CLASSES, width: int = 16, batch_norm: bool = True):
         super().__init__()
         self.num_classes = num_classes
-        self.body = _discriminator_body(1, width, batch_norm)
+        self.body = discriminator_body(1, width, batch_norm)
         self.head = nn.Linear(2 * width * 7 * 7, 1)
         self.embed = nn.Embedding(num_classes, 2 * width * 7 * 7)
         dcgan_init_(self)
@@ -142,7 +142,7 @@ class ACGANDiscriminator(nn.Module):
     def __init__(self, num_classes: int = NUM_CLASSES, width: int = 16, batch_norm: bool = True):
         super().__init__()
         self.num_classes = num_classes
-        self.body = _discriminator_body(1, width, batch_norm)
+        self.body = discriminator_body(1, width, batch_norm)
         self.head = nn.Linear(2 * width * 7 * 7, 1)
         self.classifier = nn.Linear(2 * width * 7 * 7, num_classes)
         dcgan_init_(self)
@@ -179,7 +179,7 @@ class InfoGANDiscriminator(nn.Module):
                  q_hidden: int = 128):
         super().__init__()
         self.num_categories, self.num_continuous = num_categories, num_continuous
-        self.body = _discriminator_body(1, width)
+        self.body = discriminator_body(1, width)
         self.head = nn.Linear(2 * width * 7 * 7, 1)
         self.q = nn.Sequential(nn.Linear(2 * width * 7 * 7, q_hidden), nn.BatchNorm1d(q_hidden), nn.LeakyReLU(0.2),
                                nn.Linear(q_hidden, num_categories + num_continuous))
@@ -213,7 +213,7 @@ def info_loss(category_logits: Tensor, continuous_mean: Tensor, category: Tensor
 
 
 # -- one training step per variant -----------------------------------------------------------------
-def _minimise(loss: Tensor, params: list, optimizer) -> Tensor:
+def minimise(loss: Tensor, params: list, optimizer) -> Tensor:
     """Set p.grad = d loss / d p for ``params`` only, step ``optimizer``; return the gradient norm."""
     grads = autograd.grad(loss, params)
     _set_grads(params, grads)
@@ -261,12 +261,12 @@ def conditional_gan_step(G: ConditionalGenerator, D: ConditionalDiscriminator, g
     real_out, fake_out = D(real, labels), D(fake, labels)
     d_loss = _d_game_loss(game, lambda x: D(x, labels), real, fake, real_out, fake_out)
     d_params = list(D.parameters())
-    d_grad_norm = _minimise(d_loss, d_params, d_optimizer)
+    d_grad_norm = minimise(d_loss, d_params, d_optimizer)
     _clip_if_needed(game, d_params)
 
     fake_labels = sample_labels(n, G.num_classes, device)
     g_loss = game.g_loss(D(G(randn(n, G.latent_dim, device=device), fake_labels), fake_labels))
-    g_grad_norm = _minimise(g_loss, list(G.parameters()), g_optimizer)
+    g_grad_norm = minimise(g_loss, list(G.parameters()), g_optimizer)
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **_scores(game, real_out, fake_out),
             "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm}
 
@@ -284,14 +284,14 @@ def acgan_step(G: ConditionalGenerator, D: ACGANDiscriminator, g_optimizer, d_op
     d_aux = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, fake_labels)
     d_loss = _d_game_loss(game, lambda x: D(x)[0], real, fake, real_out, fake_out) + aux_weight * d_aux
     d_params = list(D.parameters())
-    d_grad_norm = _minimise(d_loss, d_params, d_optimizer)
+    d_grad_norm = minimise(d_loss, d_params, d_optimizer)
     _clip_if_needed(game, d_params)
 
     fake_labels = sample_labels(n, G.num_classes, device)
     fake_out_g, fake_classes_g = D(G(randn(n, G.latent_dim, device=device), fake_labels))
     g_aux = F.cross_entropy(fake_classes_g, fake_labels)
     g_loss = game.g_loss(fake_out_g) + aux_weight * g_aux
-    g_grad_norm = _minimise(g_loss, list(G.parameters()), g_optimizer)
+    g_grad_norm = minimise(g_loss, list(G.parameters()), g_optimizer)
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_aux": d_aux.detach(),
             "g_aux": g_aux.detach(), "class_accuracy": _accuracy(real_classes, labels),
             **_scores(game, real_out, fake_out), "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm}
@@ -316,14 +316,14 @@ def infogan_step(G: InfoGANGenerator, D: InfoGANDiscriminator, g_optimizer, d_op
     real_out, fake_out = D(real)[0], D(fake)[0]
     d_loss = _d_game_loss(game, lambda x: D(x)[0], real, fake, real_out, fake_out)
     d_params = infogan_d_parameters(D)
-    d_grad_norm = _minimise(d_loss, d_params, d_optimizer)
+    d_grad_norm = minimise(d_loss, d_params, d_optimizer)
     _clip_if_needed(game, d_params)
 
     codes = sample_infogan_codes(n, G.num_categories, G.num_continuous, device)
     fake_out_g, category_logits, continuous_mean = D(G(randn(n, G.noise_dim, device=device), *codes))
     g_info = info_loss(category_logits, continuous_mean, *codes, continuous_weight=continuous_weight)
     g_loss = game.g_loss(fake_out_g) + info_weight * g_info
-    g_grad_norm = _minimise(g_loss, infogan_g_parameters(G, D), g_optimizer)
+    g_grad_norm = minimise(g_loss, infogan_g_parameters(G, D), g_optimizer)
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "info_loss": g_info.detach(),
             "category_accuracy": _accuracy(category_logits, codes[0]), **_scores(game, real_out, fake_out),
             "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm}
