@@ -16,9 +16,12 @@ from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELos
 from .parallel import DataParallel
 from .gan_layers import MinibatchDiscrimination, MinibatchStdDev
 from .sync_batchnorm import SyncBatchNorm
+from .equalized import EqualizedConv2d, EqualizedLinear  # progressive and style-based generators
+from .style_layers import AdaIN, ConstantInput, MappingNetwork, NoiseInput, PixelNorm
 
 __all__ = ["functional", "init", "parallel", "Module", "Parameter", "Sequential", "BatchNorm1d", "BatchNorm2d",
            "Conv2d", "ConvTranspose2d", "Dropout", "Dropout2d", "Embedding", "Flatten", "Identity", "LeakyReLU",
            "Linear", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "Unflatten", "Upsample",
            "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss", "DataParallel",
-           "MinibatchDiscrimination", "MinibatchStdDev"]
+           "MinibatchDiscrimination", "MinibatchStdDev",
+           "EqualizedConv2d", "EqualizedLinear", "AdaIN", "ConstantInput", "MappingNetwork", "NoiseInput", "PixelNorm"]
