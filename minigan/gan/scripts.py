@@ -28,6 +28,7 @@ from .runs import Run, RunError, add_run_flags, resumed_config
 # options a resumed run may change; every other one must match the saved configuration
 CHANGEABLE = {"epochs", "device", "out", "resume", "overwrite", "keep", "max_weight", "log_every", "debug",
               "code_range"}
+CHANGEABLE |= {"crossover", "pairs"}  # what examples/style_mixing.py draws and measures after training
 
 
 def example_parser(description: str, name: str, epochs: int) -> argparse.ArgumentParser:
@@ -139,7 +140,7 @@ def train_variant(args, model: str, build, shown, grid_name: str, what: str) -> 
         run.track(loader, players.G, players.D)
         run.stop_if_asked(state)  # a signal during the set-up
         for epoch in epochs:
-            started = time.time()
+            started, cpu_started = time.time(), time.process_time()
             for real, labels in loader:
                 new = run.record(step(real, labels), args.log_every)
                 if new and run.batches_done % args.log_every == 0:
@@ -149,7 +150,9 @@ def train_variant(args, model: str, build, shown, grid_name: str, what: str) -> 
             path = os.path.join(args.out, f"{grid_name}_epoch_{epoch:03d}.png")
             draw(path)
             print(f"epoch {epoch}: {_means(rows, shown)} ({time.time() - started:.1f}s); wrote {path}", flush=True)
-            run.finish_epoch({"epoch": epoch, "step": run.step, **_mean_row(rows)}, state)
+            run.finish_epoch({"epoch": epoch, "step": run.step, **_mean_row(rows),  # the times include the grid
+                              "seconds": round(time.time() - started, 2),
+                              "cpu_seconds": round(time.process_time() - cpu_started, 2)}, state)
             shutil.copyfile(path, os.path.join(args.out, f"{grid_name}.png"))
     return players
 
