@@ -5,7 +5,7 @@
     python examples/vae.py --arch mlp --epochs 200   # the MLP VAE at the default DCGAN's budget
     python examples/vae.py --device cuda --epochs 100
 
-minigan.vae: an encoder q(z | x) = N(mu(x), diag(exp(logvar(x)))), a Bernoulli decoder p(x | z),
+minigan.gan.vae: an encoder q(z | x) = N(mu(x), diag(exp(logvar(x)))), a Bernoulli decoder p(x | z),
 z ~ N(0, I) of --latent-dim dimensions; each step minimises the negative ELBO, the reconstruction
 cross-entropy (nats per image) plus KL(q(z | x) || N(0, I)), with z drawn by the
 reparameterisation trick. Adam, lr 1e-3, betas (0.9, 0.999). The conv VAE's default 50 epochs take
@@ -28,7 +28,7 @@ from minigan.cli import positive_int, run_script
 from minigan.classifier import embedded_digits
 from minigan.gan.scripts import Players, example_parser, parse_example_args, train_variant
 from minigan.utils.images import save_grid
-from minigan.vae import ARCHS, build_vae, vae_step
+from minigan.gan.vae import ARCHS, build_vae, vae_step
 
 def build_parser():
     p = example_parser(__doc__.split("\n\n")[0], "vae", epochs=50)

@@ -224,7 +224,7 @@ def test_progressive_step_grows_counts_and_leaves_ungrown_blocks_alone():
 
 
 # -- the VAE --------------------------------------------------------------------------------------------
-from minigan import vae as V  # noqa: E402
+from minigan.gan import vae as V  # noqa: E402
 
 
 def test_gaussian_kl_is_the_closed_form_and_zero_at_the_prior():

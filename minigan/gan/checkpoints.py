@@ -68,7 +68,7 @@ def _progressive(config: dict):
 
 
 def _vae_decoder(config: dict):
-    from ..vae import build_vae
+    from .vae import build_vae
     return build_vae(config["arch"], config["latent_dim"]).decoder
 
 

@@ -28,10 +28,10 @@ encoder stands where the discriminator would ("discriminator").
 """
 from __future__ import annotations
 
-from . import autograd, nn
-from . import functional as F
-from .creation import randn
-from .tensor import Tensor
+from .. import autograd, nn
+from .. import functional as F
+from ..creation import randn
+from ..tensor import Tensor
 
 IMAGE_SIZE = 28
 
