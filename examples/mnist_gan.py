@@ -46,8 +46,8 @@ import numpy as np
 
 import minigan
 from minigan import optim
-from minigan.cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
-                         positive_int, run_script, unit_interval)
+from minigan.cli import (ProgressBar, UsageError, add_debug_flag, existing_dir, given_options, non_negative_int,
+                         positive_float, positive_int, run_script, unit_interval)
 from minigan.data import DataLoader, training_set
 from minigan.distributed import abort_on_error, broadcast_module, rank_seed
 from minigan.distributed.scripts import gathered_rng_state, restore_rng_state, say_on_rank_zero, script_group
@@ -158,38 +158,6 @@ def make_optimizer(config, params):
     if config["optimizer"] == "rmsprop":
         return optim.RMSprop(params, lr=config["lr"])
     return optim.Adam(params, lr=config["lr"], betas=tuple(config["betas"]))
-
-
-class ProgressBar:
-    """tqdm when it is installed; otherwise a one-line text bar on stderr."""
-
-    def __init__(self, total: int, desc: str, shown: bool = True):
-        try:
-            from tqdm import tqdm
-            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) if shown else None
-        except ImportError:
-            self._bar = None
-        self.total, self.desc, self.n, self.postfix, self.shown = total, desc, 0, "", shown
-
-    def update(self, n: int, postfix: dict) -> None:
-        if not self.shown:
-            return
-        text = " ".join(f"{k}={v:.3g}" for k, v in postfix.items())
-        if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
-            self._bar.update(n)
-            return
-        self.n += n
-        width = 30
-        filled = width * self.n // max(self.total, 1)
-        sys.stderr.write(f"\r{self.desc} [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total} {text}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self.shown:
-            sys.stderr.write("\n")
 
 
 def plot_losses(history: list, path: str) -> bool:

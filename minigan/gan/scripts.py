@@ -1,10 +1,11 @@
-"""What the example scripts of the labelled and coded GANs share (examples/conditional_gan.py,
-acgan.py, infogan.py): their flags, their data, and their training loop in a run folder.
+"""What the example scripts of the labelled and coded GANs and of the generator designs share
+(examples/conditional_gan.py, acgan.py, infogan.py; style_mixing.py, progressive_gan.py,
+vae.py): their flags, their data, and their training loop in a run folder.
 
 The loop is :func:`train_variant`: a :class:`~minigan.gan.runs.Run` in ``--out`` (divergence
 guard, checkpoints and snapshots every epoch, ``--resume`` with the saved configuration,
 ``--overwrite``, Ctrl-C and SIGTERM saving where they land), one ``step(real, labels)`` per
-batch, a progress line every ``--log-every`` steps and a grid after each epoch. A script only
+batch, a progress bar, a progress line every ``--log-every`` steps and a grid after each epoch. A script only
 builds its models: a ``build(config)`` that returns :class:`Players` and its step and grid
 functions.
 """
@@ -18,8 +19,8 @@ import time
 import numpy as np
 
 from .. import backend
-from ..cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
-                   positive_int)
+from ..cli import (ProgressBar, UsageError, add_debug_flag, existing_dir, given_options, non_negative_int,
+                   positive_float, positive_int)
 from ..data import DataLoader, training_set
 from ..backend import manual_seed
 from ..tensor import Tensor
@@ -141,11 +142,18 @@ def train_variant(args, model: str, build, shown, grid_name: str, what: str) -> 
         run.stop_if_asked(state)  # a signal during the set-up
         for epoch in epochs:
             started, cpu_started = time.time(), time.process_time()
-            for real, labels in loader:
-                new = run.record(step(real, labels), args.log_every)
-                if new and run.batches_done % args.log_every == 0:
-                    print(f"epoch {epoch} step {run.step}: " + _means(new[-1:], shown), flush=True)
-                run.stop_if_asked(state)
+            bar = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}")
+            bar.update(run.batches_done, {})  # after a mid-epoch resume
+            try:
+                for real, labels in loader:
+                    new = run.record(step(real, labels), args.log_every)
+                    if new:
+                        bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in shown})
+                    if new and run.batches_done % args.log_every == 0:
+                        print(f"epoch {epoch} step {run.step}: " + _means(new[-1:], shown), flush=True)
+                    run.stop_if_asked(state)
+            finally:
+                bar.close()
             rows = run.end_epoch()
             path = os.path.join(args.out, f"{grid_name}_epoch_{epoch:03d}.png")
             draw(path)
