@@ -192,9 +192,7 @@ def resize_figure(runs: Path, path: Path) -> None:
             axis.set_yticks([])
     axes[1, 0].set_ylabel("log10 power / real digits'\n(frequency 14 in the middle)", fontsize=7)
     fig.colorbar(shown, ax=axes[1, :].tolist(), shrink=0.8)
-    fig.savefig(path, dpi=72, bbox_inches="tight")
-    plt.close(fig)
-    print(f"wrote {path}")
+    save_small(fig, path, bbox_inches="tight")
 
 
 def stretched(images: np.ndarray) -> np.ndarray:
@@ -217,7 +215,7 @@ def design_jobs(args, name: str) -> list:
             for seed in range(args.seeds)]
 
 
-DESIGNS = {"style": ("style_mixing.py", 4), "progressive": ("progressive_gan.py", 8), "vae": ("vae.py", 50)}
+DESIGNS = {"style": ("style_mixing.py", 8), "progressive": ("progressive_gan.py", 8), "vae": ("vae.py", 50)}
 TIMING = [("frechet_distance", "Frechet distance"), ("modes_covered", "modes covered"),
           ("mean_confidence", "mean confidence"), ("seconds", "wall s"), ("cpu_seconds", "CPU s")]
 
@@ -255,6 +253,7 @@ def style(args) -> dict:
         G, _, _ = load_generator(job.out / "checkpoint.npz")
         results.setdefault("style", []).append(score(job.out, seed))
         for crossover in range(1, G.num_styles):
+            minigan.manual_seed(seed)  # the noise inputs' draws: the same figures on every call
             r = mixing_agreement(G, classifier, 2000, crossover, seed=seed)
             results.setdefault(f"crossover {crossover}", []).append(r)
     print(f"\n# style mixing: share of mixes (coarse layers from A, fine from B) the LeNet names as A's digit "
@@ -313,8 +312,18 @@ def samples_figure(runs: list, path: Path) -> None:
         axis.set_xticks([])
         axis.set_yticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_small(fig, path)
+
+
+def save_small(fig, path: Path, **options) -> None:
+    """The figure as a PNG of 64 colours (a README figure, a few tens of kB), then closed."""
+    import io
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=72, **options)
     plt.close(fig)
+    Image.open(buffer).convert("RGB").quantize(colors=64).save(path, optimize=True)
     print(f"wrote {path}")
 
 

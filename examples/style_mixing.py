@@ -1,6 +1,6 @@
 """Train a style-based generator on MNIST and mix the styles of two digits.
 
-    python examples/style_mixing.py                  # 4 epochs on the CPU (about 6 minutes on a free core)
+    python examples/style_mixing.py                  # 8 epochs on the CPU (about 10 CPU-minutes)
     python examples/style_mixing.py --device cuda --epochs 20
     python examples/style_mixing.py --epochs 12 --resume
 
@@ -36,7 +36,7 @@ SOURCES = 6  # rows and columns of the mixing grid
 
 
 def build_parser():
-    p = example_parser(__doc__.split("\n\n")[0], "style_mixing", epochs=4)
+    p = example_parser(__doc__.split("\n\n")[0], "style_mixing", epochs=8)
     p.add_argument("--g-lr", type=positive_float, default=2e-3,
                    help="G's Adam learning rate (betas 0, 0.99, as StyleGAN; its layers have an equalised lr)")
     p.add_argument("--mixing", type=unit_interval, default=0.9, help="share of training samples with mixed styles")
