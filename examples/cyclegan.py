@@ -92,7 +92,7 @@ def build(config: dict, device):
 
 def train(args):
     return train_variant(args, "cyclegan", lambda config: build(config, args.device), SHOWN, "translations",
-                         "a CycleGAN", dataset=unpaired_digits, progress_bar=True)
+                         "a CycleGAN", dataset=unpaired_digits)
 
 
 def main(argv=None) -> None:

@@ -113,7 +113,7 @@ def build(config: dict, device):
 def train(args):
     return train_variant(args, "inpainting", lambda config: build(config, args.device), SHOWN, "completions",
                          "a context encoder with and without a discriminator",
-                         dataset=lambda config: training_set(config["limit"]), progress_bar=True)
+                         dataset=lambda config: training_set(config["limit"]))
 
 
 def main(argv=None) -> None:

@@ -3,6 +3,7 @@
     python examples/mnist_gan.py                          # DCGAN, non-saturating loss, CPU
     python examples/mnist_gan.py --device cuda --epochs 20
     python examples/mnist_gan.py --loss wgan-gp --epochs 10
+    python examples/mnist_gan.py --arch dcgan-resize      # resize-convolutions: no checkerboard
     python examples/mnist_gan.py --epochs 20 --resume     # continue a run in --out
     python examples/mnist_gan.py --epochs 20 --resume checkpoint_epoch_003.npz  # go back to epoch 3
     mpiexec -bind-to core -n 2 python examples/mnist_gan.py --distributed   # one model, 2 processes
@@ -44,15 +45,14 @@ import numpy as np
 
 import minigan
 from minigan import optim
-from minigan.cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
-                         positive_int, run_script, unit_interval)
+from minigan.cli import (ProgressBar, UsageError, add_debug_flag, existing_dir, given_options, non_negative_int,
+                         positive_float, positive_int, run_script, unit_interval)
 from minigan.data import DataLoader, training_set
 from minigan.distributed import abort_on_error, broadcast_module, rank_seed
 from minigan.distributed.scripts import gathered_rng_state, restore_rng_state, say_on_rank_zero, script_group
-from minigan.gan import LOSSES, GANTrainer, build, get_loss
+from minigan.gan import ARCHS, LOSSES, GANTrainer, build, get_loss
 from minigan.gan.remedies import REMEDIES, with_remedy
 from minigan.gan.runs import Run, RunError, RunStopped, add_run_flags, resumed_config
-from minigan.gan.scripts import ProgressBar
 from minigan.gan.trainer import DivergenceError
 from minigan.utils.images import save_grid
 from minigan.metrics import REFERENCE_SIZE, SampleEvaluator
@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
-    p.add_argument("--arch", choices=["mlp", "dcgan"], default="dcgan")
+    p.add_argument("--arch", choices=ARCHS, default="dcgan",
+                   help="dcgan-resize: the DCGAN with nearest-upsample + 3x3 conv in place of each stride-2 "
+                        "transposed conv (Odena et al. 2016: no checkerboard)")
     p.add_argument("--loss", choices=sorted(LOSSES), default="non-saturating")
     p.add_argument("--epochs", type=positive_int, default=10)
     p.add_argument("--batch-size", type=positive_int, default=64)
@@ -321,8 +323,9 @@ def train(args) -> None:
 
 def train_epoch(run, trainer, loader, args, epoch: int, state) -> tuple:
     """The steps of one epoch (those left of it, after a mid-epoch resume), with a progress bar
-    (on rank 0); returns (steps taken, seconds)."""
+    (on rank 0); returns (steps taken, seconds, CPU seconds of this process)."""
     bar, started, steps = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}", shown=run.writes), time.time(), 0
+    cpu_started = time.process_time()
     bar.update(run.batches_done, {})
     try:
         for real, _ in loader:
@@ -333,14 +336,15 @@ def train_epoch(run, trainer, loader, args, epoch: int, state) -> tuple:
             run.stop_if_asked(state)
     finally:
         bar.close()
-    return steps, time.time() - started
+    return steps, time.time() - started, time.process_time() - cpu_started
 
 
 def end_epoch(run, trainer, config, args, epoch: int, fixed_z, evaluator, state, timing, first: bool,
               world: int = 1) -> None:
     """The epoch's grid, metrics row and plots (rank 0's job), and its checkpoint."""
-    rows, (steps, seconds) = run.end_epoch(), timing
+    rows, (steps, seconds, cpu_seconds) = run.end_epoch(), timing
     summary = {"epoch": epoch, "step": run.step, **epoch_means(rows), "seconds": round(seconds, 2),
+               "cpu_seconds": round(cpu_seconds, 2),  # every thread's: with one BLAS thread, the time a free core takes
                "images_per_s": round(steps * config["batch_size"] * world / max(seconds, 1e-9), 1)}
     if run.writes:
         write_epoch_outputs(run, trainer, config, args, epoch, fixed_z, evaluator, summary, first)

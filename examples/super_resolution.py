@@ -106,7 +106,7 @@ def build(config: dict, device):
 def train(args):
     return train_variant(args, "super_resolution", lambda config: build(config, args.device), SHOWN, "upscaled",
                          "a super-resolution generator with and without a discriminator",
-                         dataset=lambda config: training_set(config["limit"]), progress_bar=True)
+                         dataset=lambda config: training_set(config["limit"]))
 
 
 def main(argv=None) -> None:

@@ -10,6 +10,7 @@ errors told in one line.
   line on stderr that says what to do, and an exit status: 2 for a :class:`UsageError` (in
   argparse's words), 1 for an error, 128 + N for a run stopped by signal N. With ``--debug``
   the traceback is shown instead.
+- :class:`ProgressBar` shows an epoch's steps: tqdm when it is installed, else a text line.
 """
 from __future__ import annotations
 
@@ -143,3 +144,35 @@ def describe(err: Exception) -> str:
 
 def one_line(err: Exception) -> str:
     return " ".join(str(err).split()) or type(err).__name__
+
+
+class ProgressBar:
+    """tqdm when it is installed; otherwise a one-line text bar on stderr."""
+
+    def __init__(self, total: int, desc: str, shown: bool = True):
+        try:
+            from tqdm import tqdm
+            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) if shown else None
+        except ImportError:
+            self._bar = None
+        self.total, self.desc, self.n, self.postfix, self.shown = total, desc, 0, "", shown
+
+    def update(self, n: int, postfix: dict) -> None:
+        if not self.shown:
+            return
+        text = " ".join(f"{k}={v:.3g}" for k, v in postfix.items())
+        if self._bar is not None:
+            self._bar.set_postfix_str(text, refresh=False)
+            self._bar.update(n)
+            return
+        self.n += n
+        width = 30
+        filled = width * self.n // max(self.total, 1)
+        sys.stderr.write(f"\r{self.desc} [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total} {text}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.shown:
+            sys.stderr.write("\n")

@@ -170,7 +170,7 @@ def _trained(out) -> dict:
     return {f"{m}/{k}": v.numpy() for m in ("generator", "discriminator") for k, v in state[m].items()}
 
 
-def _rows(path, drop=("seconds", "images_per_s")) -> list:
+def _rows(path, drop=("seconds", "cpu_seconds", "images_per_s")) -> list:
     return [{k: v for k, v in json.loads(line).items() if k not in drop} for line in path.read_text().splitlines()]
 
 

@@ -16,3 +16,4 @@ from .norm import batch_norm, dropout, dropout2d, instance_norm
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
                    nll_loss)
 from .resample import interpolate, pixel_shuffle, pixel_unshuffle, upsample
+from .generator import adaptive_instance_norm, fade_in, pixel_norm  # style-based and progressive generators

@@ -1,10 +1,12 @@
 """Generators back from the checkpoints the example scripts write, whatever the example.
 
-examples/mnist_gan.py saves an unconditional G (``config["arch"]``: mlp or dcgan), the variant
-examples a G that also takes a label (conditional GAN, ACGAN) or InfoGAN's codes
-(``config["model"]``). :func:`load_generator` rebuilds the right one, and :func:`generate`
-feeds it: z alone, or z and one label per image (for InfoGAN, the label is the categorical
-code, and the continuous codes are 0: each category's typical image).
+examples/mnist_gan.py saves an unconditional G (``config["arch"]``: mlp, dcgan or
+dcgan-resize), the variant examples a G that also takes a label (conditional GAN, ACGAN) or
+InfoGAN's codes (``config["model"]``), and the generator-design examples (issue #18) an
+unconditional G of their own: the style-based generator, the progressive one, a VAE's decoder.
+:func:`load_generator` rebuilds the right one, and :func:`generate` feeds it: z alone, or z and
+one label per image (for InfoGAN, the label is the categorical code, and the continuous codes
+are 0: each category's typical image).
 """
 from __future__ import annotations
 
@@ -45,12 +47,32 @@ def load_generator(path, device="cpu"):
         generator = ConditionalGenerator()
     elif kind == "infogan":
         generator = InfoGANGenerator()
+    elif kind in DESIGNS:
+        generator = DESIGNS[kind](config)
     else:
         raise CheckpointError(f"{path}: unknown kind of model {kind!r}")
     state = checkpoint["trainer"] if "trainer" in checkpoint else checkpoint  # older variants: at the top
     generator.load_state_dict(state["generator"])
     latent = generator.noise_dim if kind == "infogan" else getattr(generator, "latent_dim", config.get("latent_dim"))
     return generator.to(device).eval(), int(latent), kind
+
+
+def _style(config: dict):
+    from .stylegan import StyleGenerator
+    return StyleGenerator(noise=not config.get("no_noise", False))
+
+
+def _progressive(config: dict):
+    from .progressive import ProgressiveGenerator
+    return ProgressiveGenerator(phase_images=config["phase_images"])
+
+
+def _vae_decoder(config: dict):
+    from .vae import build_vae
+    return build_vae(config["arch"], config["latent_dim"]).decoder
+
+
+DESIGNS = {"style": _style, "progressive": _progressive, "vae": _vae_decoder}  # kind -> G from the config
 
 
 def cycling_labels(n: int, device="cpu") -> Tensor:

@@ -1,8 +1,10 @@
-"""Latent-space tools used by ``examples/latent.py``: the truncation trick's sampler, and
-linear and spherical interpolation between latent vectors."""
+"""Latent-space tools: the truncation trick's sampler, and linear and spherical interpolation
+between latent vectors (``examples/latent.py``); steering z toward a digit a classifier names
+(``examples/steer_z.py``)."""
 from __future__ import annotations
 
-from .. import backend
+from .. import autograd, backend
+from .. import functional as F
 from ..creation import randn
 from ..tensor import Tensor
 
@@ -61,3 +63,69 @@ def slerp(a: Tensor, b: Tensor, t: Tensor, eps: float = 1e-7) -> Tensor:
     weight_b = xp.where(parallel, t_data, xp.sin(t_data * omega) / sin_omega)
     out = weight_a * a_data[:, None, :] + weight_b * b_data[:, None, :]
     return Tensor(out.astype(a.dtype))
+
+
+# -- steering z by a classifier ------------------------------------------------------------------
+def typicality_penalty(z: Tensor) -> Tensor:
+    """-log of the chi density of |z| for z ~ N(0, I_d), up to a constant, summed over the rows:
+    r^2 / 2 - (d - 1) log r with r = |z|. It is smallest at r = sqrt(d - 1), where Gaussian
+    samples live (the typical set, a thin shell), and grows as z leaves the shell either way.
+    (The Gaussian's own -log density |z|^2 / 2 would pull z toward 0, which no sample is near.)"""
+    d = z.shape[1]
+    square = (z * z).sum(axis=1)
+    return (0.5 * square - 0.5 * (d - 1) * F.log(square)).sum()
+
+
+def steer(G, classifier, z: Tensor, targets: Tensor, steps: int = 100, lr: float = 0.1,
+          prior_weight: float = 1.0, record_every: int = 0, stop_when_named: bool = True) -> dict:
+    """Move each z toward a latent whose image the classifier names ``targets`` (controllable
+    generation with a pretrained classifier: its gradient flows back through G into z).
+
+    Adam on z (``lr``) minimises, per row, the classifier's cross-entropy of G(z) against the
+    target plus ``prior_weight`` times :func:`typicality_penalty`, for at most ``steps``
+    steps; a row stops at the first step (0 included) where the classifier names its target
+    (its z is kept from then on), unless ``stop_when_named`` is False (then every row takes
+    every step). G and the classifier run in eval mode; their parameters get no gradient.
+
+    Returns a dict: ``z`` (the final latents), ``reached`` (bool array: named as asked within
+    ``steps`` steps), ``steps_taken`` (int array: the step each row stopped at, ``steps`` for
+    those that never did), and with ``record_every`` = k > 0, ``path``: [(step, images)] of
+    every row at steps 0, k, 2k, ... and at the end.
+    """
+    if z.ndim != 2 or targets.shape != (z.shape[0],):
+        raise ValueError(f"steer: expected z (N, latent_dim) and targets (N,), got {z.shape} and {targets.shape}")
+    modes = G.training, classifier.training
+    G.eval()
+    classifier.eval()
+    from ..optim import Adam
+    xp = backend.array_module(z.array)
+    z = Tensor(z.array.copy(), requires_grad=True)
+    optimizer = Adam([z], lr=lr)
+    done = xp.zeros(z.shape[0], dtype=bool)
+    steps_taken = xp.full(z.shape[0], steps)
+    path = []
+    try:
+        for step in range(steps + 1):
+            images = G(z)
+            logits = classifier(images)
+            named = logits.array.argmax(axis=1) == targets.array
+            steps_taken = xp.where(named & ~done, step, steps_taken)
+            done = done | named
+            moving = ~done if stop_when_named else xp.ones_like(done)
+            finished = step == steps or not bool(moving.any())  # one device-to-host read per step
+            if record_every and (step % record_every == 0 or finished):
+                path.append((step, backend.to_numpy(images.array).copy()))
+            if finished:
+                break
+            loss = F.cross_entropy(logits, targets, reduction="none")
+            loss = (loss * Tensor(moving).astype(z.dtype)).sum() + prior_weight * typicality_penalty(z)
+            frozen = z.array.copy()
+            z.grad = autograd.grad(loss, [z])[0]
+            optimizer.step()
+            z.array[...] = xp.where(moving[:, None], z.array, frozen)  # rows that are there stay put
+            z._bump_version()
+    finally:
+        G.train(modes[0])
+        classifier.train(modes[1])
+    return {"z": z.detach(), "reached": backend.to_numpy(done), "steps_taken": backend.to_numpy(steps_taken),
+            **({"path": path} if record_every else {})}

@@ -38,6 +38,26 @@ def dcgan_generator(latent_dim: int = LATENT_DIM) -> nn.Module:
     )
 
 
+def dcgan_resize_generator(latent_dim: int = LATENT_DIM) -> nn.Module:
+    """The DCGAN generator with resize-convolutions (Odena et al. 2016, "Deconvolution and
+    checkerboard artifacts"): each stride-2 transposed convolution becomes a nearest-neighbour
+    upsampling by 2 followed by a 3x3 convolution, same channels.
+
+    A 4x4 transposed convolution with stride 2 paints each input pixel's kernel onto the output
+    with a step of 2: output pixels of even and of odd rows (and columns) are made by different
+    taps of the kernel, so nothing ties them together and a periodic pattern with period 2, the
+    checkerboard, costs the generator nothing to make and takes D long to notice. After a
+    nearest upsampling every output pixel goes through the same 3x3 kernel: the even/odd
+    pattern is no longer free.
+    """
+    return nn.Sequential(
+        nn.Linear(latent_dim, 128 * 7 * 7), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU(),
+        nn.Unflatten(1, (128, 7, 7)),
+        nn.Upsample(scale_factor=2), nn.Conv2d(128, 64, 3, 1, 1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Upsample(scale_factor=2), nn.Conv2d(64, 1, 3, 1, 1), nn.Tanh(),
+    )
+
+
 def dcgan_discriminator(batch_norm: bool = True) -> nn.Module:
     """DCGAN discriminator: 1x28x28 -> 64x14x14 -> 128x7x7 -> 1 logit.
 
@@ -66,12 +86,16 @@ def dcgan_init_(module: nn.Module) -> nn.Module:
     return module
 
 
+ARCHS = ("mlp", "dcgan", "dcgan-resize")
+
+
 def build(arch: str, loss_name: str, latent_dim: int = LATENT_DIM):
-    """(G, D) for ``arch`` in {"mlp", "dcgan"}; WGAN-GP gets a critic without batch norm."""
+    """(G, D) for ``arch`` in :data:`ARCHS`; WGAN-GP gets a critic without batch norm.
+    "dcgan-resize" is the DCGAN with :func:`dcgan_resize_generator` (the same D)."""
     if arch == "mlp":
         return mlp_generator(latent_dim), mlp_discriminator()
-    if arch == "dcgan":
-        g = dcgan_init_(dcgan_generator(latent_dim))
+    if arch in ("dcgan", "dcgan-resize"):
+        g = dcgan_init_((dcgan_generator if arch == "dcgan" else dcgan_resize_generator)(latent_dim))
         d = dcgan_init_(dcgan_discriminator(batch_norm=loss_name != "wgan-gp"))
         return g, d
-    raise ValueError(f"unknown architecture {arch!r}: choose 'mlp' or 'dcgan'")
+    raise ValueError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHS)}")

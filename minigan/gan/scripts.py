@@ -1,28 +1,28 @@
 """What the example scripts of the labelled and coded GANs (examples/conditional_gan.py,
-acgan.py, infogan.py) and of the image-to-image GANs (cyclegan.py, inpainting.py,
-super_resolution.py) share: their flags, their data, and their training loop in a run folder.
+acgan.py, infogan.py), of the image-to-image GANs (cyclegan.py, inpainting.py,
+super_resolution.py) and of the generator designs (style_mixing.py, progressive_gan.py, vae.py)
+share: their flags, their data, and their training loop in a run folder.
 
 The loop is :func:`train_variant`: a :class:`~minigan.gan.runs.Run` in ``--out`` (divergence
 guard, checkpoints and snapshots every epoch, ``--resume`` with the saved configuration,
 ``--overwrite``, Ctrl-C and SIGTERM saving where they land), one ``step(*batch)`` per batch,
-a progress line every ``--log-every`` steps (or a :class:`ProgressBar`) and a grid after each
-epoch. A script only builds its models: a ``build(config)`` that returns :class:`Players` and
-its step and grid functions (a grid function may also measure the models and return the
-numbers, which go into the epoch's row of metrics.jsonl).
+a progress bar, a progress line every ``--log-every`` steps and a grid after each epoch. A
+script only builds its models: a ``build(config)`` that returns :class:`Players` and its step
+and grid functions (a grid function may also measure the models and return the numbers, which
+go into the epoch's row of metrics.jsonl).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
-import sys
 import time
 
 import numpy as np
 
 from .. import backend
-from ..cli import (UsageError, add_debug_flag, existing_dir, given_options, non_negative_int, positive_float,
-                   positive_int)
+from ..cli import (ProgressBar, UsageError, add_debug_flag, existing_dir, given_options, non_negative_int,
+                   positive_float, positive_int)
 from ..data import DataLoader, training_set
 from ..backend import manual_seed
 from ..tensor import Tensor
@@ -31,6 +31,7 @@ from .runs import Run, RunError, add_run_flags, resumed_config
 # options a resumed run may change; every other one must match the saved configuration
 CHANGEABLE = {"epochs", "device", "out", "resume", "overwrite", "keep", "max_weight", "log_every", "debug",
               "code_range"}
+CHANGEABLE |= {"crossover", "pairs"}  # what examples/style_mixing.py draws and measures after training
 
 
 def example_parser(description: str, name: str, epochs: int, data_dir: bool = True) -> argparse.ArgumentParser:
@@ -115,48 +116,14 @@ def mnist_loader(config: dict, device, checkpoint=None, dataset=None):
     return dataset, loader
 
 
-class ProgressBar:
-    """tqdm when it is installed; otherwise a one-line text bar on stderr."""
-
-    def __init__(self, total: int, desc: str, shown: bool = True):
-        try:
-            from tqdm import tqdm
-            self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) if shown else None
-        except ImportError:
-            self._bar = None
-        self.total, self.desc, self.n, self.postfix, self.shown = total, desc, 0, "", shown
-
-    def update(self, n: int, postfix: dict) -> None:
-        if not self.shown:
-            return
-        text = " ".join(f"{k}={v:.3g}" for k, v in postfix.items())
-        if self._bar is not None:
-            self._bar.set_postfix_str(text, refresh=False)
-            self._bar.update(n)
-            return
-        self.n += n
-        width = 30
-        filled = width * self.n // max(self.total, 1)
-        sys.stderr.write(f"\r{self.desc} [{'#' * filled}{'.' * (width - filled)}] {self.n}/{self.total} {text}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self.shown:
-            sys.stderr.write("\n")
-
-
-def train_variant(args, model: str, build, shown, grid_name: str, what: str, dataset=None,
-                  progress_bar: bool = False) -> Players:
+def train_variant(args, model: str, build, shown, grid_name: str, what: str, dataset=None) -> Players:
     """Train a variant in the run folder ``args.out`` (see the module docstring); returns its
     Players. ``build(config)`` makes ``(players, step, draw)``: ``step(*batch)`` plays one step
     on a batch of the loader ((real, labels) for MNIST) and returns 0-d metrics, ``draw(path)``
     writes a grid and returns a dict of numbers measured at the epoch's end, or None.
     ``shown``: the metrics printed; the grids are ``<grid_name>_epoch_NNN.png``, the last also
     ``<grid_name>.png``; ``what`` names the model in the first line printed. ``dataset(config)``
-    gives the data when it is not MNIST's training set; ``progress_bar``: a bar per epoch in
-    place of the progress lines."""
+    gives the data when it is not MNIST's training set."""
     run = Run(args.out, keep=args.keep, max_weight=args.max_weight,
               outputs=(rf"{grid_name}_epoch_\d+\.png", rf"{grid_name}\.png"))
     with run.stop_signals():
@@ -185,26 +152,27 @@ def train_variant(args, model: str, build, shown, grid_name: str, what: str, dat
         run.track(loader, players.G, players.D)
         run.stop_if_asked(state)  # a signal during the set-up
         for epoch in epochs:
-            started = time.time()
-            bar = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}", shown=progress_bar)
-            bar.update(run.batches_done, {})
+            started, cpu_started = time.time(), time.process_time()
+            bar = ProgressBar(len(loader), f"epoch {epoch}/{args.epochs}")
+            bar.update(run.batches_done, {})  # after a mid-epoch resume
             try:
                 for batch in loader:
                     new = run.record(step(*batch), args.log_every)
-                    if new and progress_bar:
+                    if new:
                         bar.update(len(new), {k: v for k, v in new[-1][1].items() if k in shown})
-                    elif new and run.batches_done % args.log_every == 0:
+                    if new and run.batches_done % args.log_every == 0:
                         print(f"epoch {epoch} step {run.step}: " + _means(new[-1:], shown), flush=True)
                     run.stop_if_asked(state)
             finally:
                 bar.close()
-            rows, seconds = run.end_epoch(), time.time() - started
+            rows = run.end_epoch()
             path = os.path.join(args.out, f"{grid_name}_epoch_{epoch:03d}.png")
             measured = draw(path) or {}
+            seconds, cpu_seconds = time.time() - started, time.process_time() - cpu_started  # the grid's included
             print(f"epoch {epoch}: {_means(rows, shown)}{_measures(measured)} ({seconds:.1f}s); wrote {path}",
                   flush=True)
             run.finish_epoch({"epoch": epoch, "step": run.step, **_mean_row(rows), **measured,
-                              "seconds": round(seconds, 2)}, state)
+                              "seconds": round(seconds, 2), "cpu_seconds": round(cpu_seconds, 2)}, state)
             shutil.copyfile(path, os.path.join(args.out, f"{grid_name}.png"))
     return players
 

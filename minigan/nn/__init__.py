@@ -19,6 +19,8 @@ from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELos
 from .parallel import DataParallel
 from .gan_layers import MinibatchDiscrimination, MinibatchStdDev
 from .sync_batchnorm import SyncBatchNorm
+from .equalized import EqualizedConv2d, EqualizedLinear  # progressive and style-based generators
+from .style_layers import AdaIN, ConstantInput, MappingNetwork, NoiseInput, PixelNorm
 
 __all__ = ["functional", "init", "parallel", "Module", "Parameter", "Sequential", "BatchNorm1d", "BatchNorm2d",
            "Conv2d", "ConvTranspose2d", "Dropout", "Dropout2d", "Embedding", "Flatten", "Identity", "LeakyReLU",
@@ -26,4 +28,5 @@ __all__ = ["functional", "init", "parallel", "Module", "Parameter", "Sequential"
            "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss", "DataParallel",
            "MinibatchDiscrimination", "MinibatchStdDev", "ConstantPad1d", "ConstantPad2d", "InstanceNorm1d",
            "InstanceNorm2d", "PixelShuffle", "PixelUnshuffle", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",
-           "ReplicationPad2d", "ZeroPad1d", "ZeroPad2d"]
+           "ReplicationPad2d", "ZeroPad1d", "ZeroPad2d",
+           "EqualizedConv2d", "EqualizedLinear", "AdaIN", "ConstantInput", "MappingNetwork", "NoiseInput", "PixelNorm"]
