@@ -11,14 +11,16 @@
 - :func:`fade_in`: ``(1 - alpha) old + alpha new``, the blend with which a progressive GAN
   brings in each new resolution (alpha goes from 0 to 1 during the fade).
 
-All three are made of differentiable ops (mean, sqrt, pow, mul, add), so their gradients, and
-the gradients of those gradients (a gradient penalty), come from those ops' backwards.
+All three are made of differentiable ops (AdaIN of :func:`~minigan.functional.instance_norm`
+then a multiply and an add; the others of mean, pow, mul and add), so their gradients, and the
+gradients of those gradients (a gradient penalty), come from those ops' backwards.
 """
 from __future__ import annotations
 
 import numbers
 
 from ..tensor import Tensor
+from .norm import instance_norm
 from .reduce import mean
 from .shape import reshape
 
@@ -61,11 +63,8 @@ def adaptive_instance_norm(input: Tensor, scale: Tensor, shift: Tensor, eps: flo
                          f"{input.shape}, got {scale.shape} and {shift.shape}")
     _check_same_place(op, input, scale=scale, shift=shift)
     eps = _check_eps(op, eps)
-    axes = tuple(range(2, input.ndim))
-    centered = input - mean(input, axes, keepdims=True)
-    normalized = centered * (mean(centered * centered, axes, keepdims=True) + eps) ** -0.5
-    per_channel = styles + (1,) * len(axes)
-    return normalized * reshape(scale, per_channel) + reshape(shift, per_channel)
+    per_channel = styles + (1,) * (input.ndim - 2)  # AdaIN: instance norm, restyled image by image
+    return instance_norm(input, eps=eps) * reshape(scale, per_channel) + reshape(shift, per_channel)
 
 
 def pixel_norm(input: Tensor, eps: float = 1e-8) -> Tensor:
