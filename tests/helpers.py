@@ -1,4 +1,7 @@
-"""Strategies and checks shared by the op tests."""
+"""Strategies and checks shared by the tests: op strategies and tolerances, and the example scripts loaded in-process."""
+import importlib.util
+import pathlib
+import struct
 from typing import NamedTuple
 
 import numpy as np
@@ -208,3 +211,27 @@ def op_params(names, tasks=None, values=None):
         params.append(pytest.param(values.get(name, name), id=name,
                                    marks=[getattr(pytest.mark, f"op_{t}") for t in ids]))
     return params
+
+
+# -- the example scripts, for the tests that run them in-process ---------------------------------------
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str):
+    """examples/<name>.py as a module (its main() not run)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk."""
+    data = pathlib.Path(path).read_bytes()
+    assert data.startswith(b"\x89PNG")
+    return struct.unpack(">II", data[16:24])
+
+
+def grid_size(rows, columns, side=28, padding=2):
+    """(width, height) of a grid of rows x columns images of side x side with padding between."""
+    return columns * (side + padding) + padding, rows * (side + padding) + padding

@@ -1,5 +1,4 @@
 """The example scripts run end to end on a few images, write their files, and resume exactly."""
-import importlib.util
 import json
 import os
 import pathlib
@@ -13,21 +12,16 @@ import numpy as np
 import pytest
 
 import minigan
+from helpers import load_example
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 TINY = ["--limit", "96", "--batch-size", "32", "--log-every", "2"]
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
 def mnist_gan():
-    return _load("mnist_gan")
+    return load_example("mnist_gan")
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +81,7 @@ def test_resume_gives_the_same_weights_as_a_straight_run(mnist_gan, tmp_path):
 def test_sample_script_writes_images_in_range(mnist_gan, tmp_path):
     out = tmp_path / "run"
     mnist_gan.main(TINY + ["--epochs", "1", "--arch", "mlp", "--out", str(out)])
-    _load("sample").main([str(out / "checkpoint.npz"), "--n", "10", "--out", str(tmp_path / "s.npy")])
+    load_example("sample").main([str(out / "checkpoint.npz"), "--n", "10", "--out", str(tmp_path / "s.npy")])
     images = np.load(tmp_path / "s.npy")
     assert images.shape == (10, 1, 28, 28) and images.dtype == np.float32
     assert images.min() >= -1 and images.max() <= 1
@@ -297,7 +291,7 @@ def test_a_signal_mid_training_saves_that_step_and_resume_is_bit_exact(tmp_path,
     checkpoint = minigan.load(out / "checkpoint.npz")
     assert checkpoint["epoch"] >= 1 and len((out / "steps.jsonl").read_text().splitlines()) == checkpoint["step"]
     epochs = str(checkpoint["epoch"] + 1)  # finish the epoch that was interrupted
-    module = _load(script)
+    module = load_example(script)
     if script == "mnist_gan":
         monkeypatch.setattr(module, "plot_losses", lambda history, path: True)
     main = module.main
@@ -336,7 +330,7 @@ def test_a_signal_mid_training_saves_that_step_and_resume_is_bit_exact(tmp_path,
     ("toy2d_gan", ["--jobs", "0"], "argument --jobs: must be >= 1, got 0"),
 ])
 def test_bad_flags_are_argparse_errors(tmp_path, capsys, script, argv, message):
-    code, line = _exit(_load(script).main, argv + (["--out", str(tmp_path / "o")] if script == "mnist_gan" else []),
+    code, line = _exit(load_example(script).main, argv + (["--out", str(tmp_path / "o")] if script == "mnist_gan" else []),
                        capsys)
     assert code == 2 and re.search("error: " + message, line)
 
@@ -352,7 +346,7 @@ def test_choices_that_cannot_work_with_the_data_are_argparse_errors(mnist_gan, t
 
 
 def test_a_runtime_error_is_one_line_and_debug_shows_the_exception(tmp_path, capsys):
-    sample = _load("sample")
+    sample = load_example("sample")
     code, line = _exit(sample.main, [str(tmp_path / "missing.npz")], capsys)
     assert code == 1 and re.fullmatch(r"\S+: error: load: no checkpoint file at \S+missing\.npz", line)
     with pytest.raises(FileNotFoundError, match="no checkpoint file"):
@@ -360,7 +354,7 @@ def test_a_runtime_error_is_one_line_and_debug_shows_the_exception(tmp_path, cap
 
 
 def test_train_classifier_writes_into_the_package_only_with_install():
-    script = _load("train_classifier")
+    script = load_example("train_classifier")
     package = pathlib.Path(minigan.__file__).parent.resolve()
     default = pathlib.Path(script.parse_args([]).out).resolve()
     assert package not in default.parents and default.parts[-3:] == ("runs", "classifier", "lenet_mnist.npz")

@@ -1,35 +1,20 @@
 """The generator-design examples of issue #18 run end to end on a few images: their files,
 their resume, their measurements, and the same code on the strict "sim" stand-in for a GPU
 (``--device sim``, what ``--device cuda`` runs)."""
-import importlib.util
 import json
 import pathlib
-import struct
 
 import numpy as np
 import pytest
 
 import minigan
+from helpers import grid_size, load_example, png_size
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 TINY = ["--limit", "64", "--batch-size", "32", "--log-every", "1"]  # 2 steps an epoch
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-def png_size(path):
-    data = pathlib.Path(path).read_bytes()
-    assert data.startswith(b"\x89PNG")
-    return struct.unpack(">II", data[16:24])
-
-
-def grid_size(rows, columns, side=28, padding=2):
-    return columns * (side + padding) + padding, rows * (side + padding) + padding
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +31,7 @@ def _rows(out):
 
 def test_style_mixing_draws_the_grid_and_measures_every_crossover(tmp_path, capsys):
     out = tmp_path / "style"
-    _load("style_mixing").main(TINY + ["--epochs", "1", "--pairs", "30", "--out", str(out)])
+    load_example("style_mixing").main(TINY + ["--epochs", "1", "--pairs", "30", "--out", str(out)])
     assert png_size(out / "mixing.png") == png_size(out / "mixing_epoch_001.png") == grid_size(7, 7)
     results = json.loads((out / "mixing.json").read_text())
     assert [r["crossover"] for r in results] == [1, 2, 3, 4, 5]
@@ -56,20 +41,20 @@ def test_style_mixing_draws_the_grid_and_measures_every_crossover(tmp_path, caps
             assert 0 <= r["coarse_share"] <= 1 and 0 <= r["fine_share"] <= 1
             assert r["coarse_share"] + r["fine_share"] <= 1  # a mix named as A is not also named as B
     assert "classifier names the coarse source's digit" in capsys.readouterr().out
-    _load("sample").main([str(out / "checkpoint.npz"), "--n", "4", "--out", str(tmp_path / "s.npy")])
+    load_example("sample").main([str(out / "checkpoint.npz"), "--n", "4", "--out", str(tmp_path / "s.npy")])
     assert np.load(tmp_path / "s.npy").shape == (4, 1, 28, 28)
 
 
 def test_style_mixing_refuses_a_crossover_past_its_layers(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
-        _load("style_mixing").main(TINY + ["--crossover", "6", "--out", str(tmp_path / "x")])
+        load_example("style_mixing").main(TINY + ["--crossover", "6", "--out", str(tmp_path / "x")])
     assert stop.value.code == 2 and "--crossover 6: the generator has 6 layers" in capsys.readouterr().err
 
 
 def test_a_progressive_run_grows_and_resumes_exactly(tmp_path):
     """The growth is in G's state: a run stopped mid-fade continues at the same stage, to the
     same bits as a straight run."""
-    script = _load("progressive_gan")
+    script = load_example("progressive_gan")
     grow = TINY + ["--phase-images", "48"]  # 64 images an epoch: the resumed epoch 2 starts fading in 14
     script.main(grow + ["--epochs", "2", "--out", str(tmp_path / "straight")])
     script.main(grow + ["--epochs", "1", "--out", str(tmp_path / "resumed")])
@@ -88,11 +73,11 @@ def test_a_progressive_run_grows_and_resumes_exactly(tmp_path):
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
 def test_vae_trains_and_its_decoder_samples(tmp_path, arch):
     out = tmp_path / arch
-    _load("vae").main(TINY + ["--epochs", "1", "--arch", arch, "--latent-dim", "4", "--out", str(out)])
+    load_example("vae").main(TINY + ["--epochs", "1", "--arch", arch, "--latent-dim", "4", "--out", str(out)])
     row = _rows(out)[0]
     assert row["loss"] == pytest.approx(row["reconstruction"] + row["kl"], rel=1e-5) and row["kl"] >= 0
     assert png_size(out / "samples.png") == grid_size(8, 8)
-    _load("sample").main([str(out / "checkpoint.npz"), "--n", "6", "--out", str(tmp_path / "s.npy")])
+    load_example("sample").main([str(out / "checkpoint.npz"), "--n", "6", "--out", str(tmp_path / "s.npy")])
     images = np.load(tmp_path / "s.npy")
     assert images.shape == (6, 1, 28, 28) and images.min() >= -1 and images.max() <= 1
 
@@ -105,13 +90,13 @@ def tiny_gan(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MINIGAN_DATA", str(out / "no-data"))
         patch.setattr(minigan.data.MNIST, "mirrors", ("http://127.0.0.1:9/",), raising=False)
-        _load("mnist_gan").main(["--limit", "32", "--batch-size", "32", "--epochs", "1", "--out", str(out / "run")])
+        load_example("mnist_gan").main(["--limit", "32", "--batch-size", "32", "--epochs", "1", "--out", str(out / "run")])
     return out / "run" / "checkpoint.npz"
 
 
 def test_steer_z_measures_requests_and_draws_the_path(tmp_path, capsys, tiny_gan):
     out = tmp_path / "steer"
-    _load("steer_z").main([str(tiny_gan), "--requests", "12", "--batch-size", "8", "--steps", "3",
+    load_example("steer_z").main([str(tiny_gan), "--requests", "12", "--batch-size", "8", "--steps", "3",
                            "--path-steps", "2", "--out", str(out)])
     result = json.loads((out / "steering.json").read_text())
     assert result["requests"] == 12 and 0 <= result["already_at_start"] <= result["reached"] <= 1
@@ -121,9 +106,9 @@ def test_steer_z_measures_requests_and_draws_the_path(tmp_path, capsys, tiny_gan
 
 def test_steer_z_refuses_a_conditional_generator(tmp_path, capsys):
     run = tmp_path / "cgan"
-    _load("conditional_gan").main(["--limit", "32", "--batch-size", "32", "--epochs", "1", "--out", str(run)])
+    load_example("conditional_gan").main(["--limit", "32", "--batch-size", "32", "--epochs", "1", "--out", str(run)])
     with pytest.raises(SystemExit) as stop:
-        _load("steer_z").main([str(run / "checkpoint.npz"), "--out", str(tmp_path / "steer")])
+        load_example("steer_z").main([str(run / "checkpoint.npz"), "--out", str(tmp_path / "steer")])
     assert stop.value.code == 2 and "takes the digit as an input already" in capsys.readouterr().err
 
 
@@ -137,7 +122,7 @@ def test_the_examples_run_their_cuda_code_on_the_sim_device(tmp_path, script, fl
     """--device sim takes the array-module path --device cuda takes (minigan/sim.py: any
     silent trip through NumPy raises). Each epoch row records its CPU seconds."""
     out = tmp_path / script
-    _load(script).main(["--limit", "16", "--batch-size", "8", "--epochs", "1", "--device", "sim", "--out", str(out),
+    load_example(script).main(["--limit", "16", "--batch-size", "8", "--epochs", "1", "--device", "sim", "--out", str(out),
                         *flags])
     checkpoint = minigan.load(out / "checkpoint.npz")
     row = _rows(out)[0]
@@ -149,6 +134,6 @@ def test_the_examples_run_their_cuda_code_on_the_sim_device(tmp_path, script, fl
 
 
 def test_steer_z_runs_on_the_sim_device(tmp_path, tiny_gan):
-    _load("steer_z").main([str(tiny_gan), "--requests", "4", "--steps", "2", "--path-steps", "1",
+    load_example("steer_z").main([str(tiny_gan), "--requests", "4", "--steps", "2", "--path-steps", "1",
                            "--device", "sim", "--out", str(tmp_path / "steer")])
     assert json.loads((tmp_path / "steer" / "steering.json").read_text())["requests"] == 4

@@ -1,10 +1,8 @@
 """The image-to-image GANs (#17): CycleGAN's domains and image pool, the damage the restoration
 games undo (holes, low resolution), the numbers that judge them (accuracy, Frechet distance,
 PSNR) on inputs whose answer is known, and each example script end to end on a tiny run."""
-import importlib.util
 import json
 import pathlib
-import struct
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ from minigan.gan import img2img as I
 from minigan.gan import restoration as R
 from minigan.gan.scripts import Players
 from minigan.metrics import REFERENCE_SIZE
+from helpers import grid_size, load_example, png_size
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
@@ -229,21 +228,7 @@ def test_training_and_held_out_digits_are_disjoint():
 
 
 # -- the example scripts end to end ---------------------------------------------------------------------
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-def png_size(path):
-    data = pathlib.Path(path).read_bytes()
-    assert data.startswith(b"\x89PNG")
-    return struct.unpack(">II", data[16:24])
-
-
-def grid_size(rows, columns, side=28, padding=2):
-    return columns * (side + padding) + padding, rows * (side + padding) + padding
 
 
 TINY = ["--limit", "64", "--epochs", "1", "--batch-size", "32", "--log-every", "1", "--width", "4",
@@ -264,7 +249,7 @@ def test_script_trains_draws_measures_and_saves_on_the_strict_device(script, gri
     """One epoch on the "sim" stand-in for CuPy (so the --device cuda path), with the grid,
     the epoch's measures in metrics.jsonl and the checkpoint."""
     out = tmp_path / script
-    _load(script).main(TINY + SMALLER[script] + ["--device", "sim", "--out", str(out)])
+    load_example(script).main(TINY + SMALLER[script] + ["--device", "sim", "--out", str(out)])
     assert png_size(out / f"{grid}_epoch_001.png") == png_size(out / f"{grid}.png") == grid_size(rows, 10)
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     for name in measured:
@@ -278,7 +263,7 @@ def test_script_resumes_exactly(script, tmp_path):
     """Stopped after epoch 1 and resumed, a run ends as a straight one: weights, the image
     pools (CycleGAN; --pool-size 12 fills in the first epoch and swaps in the second), the data
     order and the random masks (inpainting --mask random)."""
-    module = _load(script)
+    module = load_example(script)
     flags = TINY[2:] + SMALLER[script] + (["--limit", "32"] if script == "cyclegan" else
                                           ["--limit", "32", "--mask", "random"])
     flags[flags.index("--batch-size") + 1] = "8" if script == "cyclegan" else "32"  # two steps an epoch

@@ -1,8 +1,6 @@
 """GAN variants: the minibatch layers, cGAN / ACGAN / InfoGAN steps, the latent-space tools
 and the example scripts that use them."""
-import importlib.util
 import pathlib
-import struct
 
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from minigan.gan import build, get_loss
 from minigan.gan import latent, remedies
 from minigan.gan import variants as V
 from minigan.nn.gan_layers import MinibatchDiscrimination, MinibatchStdDev
+from helpers import grid_size, load_example, png_size
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
@@ -294,22 +293,7 @@ def test_slerp_known_midpoint_and_parallel_fallback():
 
 
 # -- the example scripts ------------------------------------------------------------------------------
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-def png_size(path):
-    """(width, height) from a PNG's IHDR chunk."""
-    data = pathlib.Path(path).read_bytes()
-    assert data.startswith(b"\x89PNG")
-    return struct.unpack(">II", data[16:24])
-
-
-def grid_size(rows, columns, side=28, padding=2):
-    return columns * (side + padding) + padding, rows * (side + padding) + padding
 
 
 @pytest.fixture
@@ -330,16 +314,16 @@ TINY = ["--limit", "64", "--epochs", "1", "--batch-size", "32", "--log-every", "
 ])
 def test_variant_scripts_write_their_grids(offline_data, tmp_path, capsys, script, pictures):
     out = tmp_path / script
-    _load(script).main(TINY + ["--out", str(out)])
+    load_example(script).main(TINY + ["--out", str(out)])
     assert "step 2:" in capsys.readouterr().out
     for name, (rows, columns) in pictures.items():
         assert png_size(out / name) == grid_size(rows, columns), name
     assert "generator" in minigan.load(out / "checkpoint.npz")["trainer"]
     # sample.py and latent.py read these checkpoints too (they used to fail with KeyError: 'arch')
-    _load("sample").main([str(out / "checkpoint.npz"), "--n", "20", "--out", str(tmp_path / "s.npy")])
+    load_example("sample").main([str(out / "checkpoint.npz"), "--n", "20", "--out", str(tmp_path / "s.npy")])
     assert np.load(tmp_path / "s.npy").shape == (20, 1, 28, 28)
     assert png_size(tmp_path / "s.png") == grid_size(2, 10)  # one digit (or category) per column
-    _load("latent").main([str(out / "checkpoint.npz"), "--tau", "1", "inf", "--pairs", "2", "--steps", "3",
+    load_example("latent").main([str(out / "checkpoint.npz"), "--tau", "1", "inf", "--pairs", "2", "--steps", "3",
                           "--columns", "4", "--out", str(tmp_path / "latent")])
     assert png_size(tmp_path / "latent" / "truncation.png") == grid_size(2, 4)
 
@@ -355,7 +339,7 @@ def test_sample_gives_a_conditional_generator_the_label_asked_for(offline_data, 
     minigan.save(old, tmp_path / "old.npz")
     loaded, latent_dim, kind = load_generator(tmp_path / "old.npz")
     assert (kind, latent_dim) == ("acgan", G.latent_dim)
-    _load("sample").main([str(tmp_path / "old.npz"), "--n", "4", "--label", "7", "--seed", "3",
+    load_example("sample").main([str(tmp_path / "old.npz"), "--n", "4", "--label", "7", "--seed", "3",
                           "--out", str(tmp_path / "s.npy")])
     minigan.manual_seed(3)
     G.eval()
@@ -373,14 +357,14 @@ def test_sample_refuses_a_label_for_an_unconditional_generator(offline_data, tmp
     minigan.save({"config": {"arch": "mlp", "loss": "hinge", "latent_dim": 100},
                   "trainer": {"generator": G.state_dict()}}, tmp_path / "c.npz")
     with pytest.raises(SystemExit) as stop:
-        _load("sample").main([str(tmp_path / "c.npz"), "--label", "3"])
+        load_example("sample").main([str(tmp_path / "c.npz"), "--label", "3"])
     assert stop.value.code == 2 and "--label: " in capsys.readouterr().err
 
 
 def test_an_infogan_run_resumes_exactly(offline_data, tmp_path):
     """G, D, both optimizers (G's covers Q's head), the data order, the random state and the
     fixed noise all come back: a run stopped after epoch 1 ends as a straight one."""
-    infogan = _load("infogan")
+    infogan = load_example("infogan")
     infogan.main(TINY[:2] + ["--batch-size", "32", "--log-every", "1", "--epochs", "2", "--out", str(tmp_path / "a")])
     infogan.main(TINY + ["--out", str(tmp_path / "b")])
     infogan.main(["--resume", "--epochs", "2", "--out", str(tmp_path / "b")])
@@ -394,11 +378,11 @@ def test_an_infogan_run_resumes_exactly(offline_data, tmp_path):
 
 def test_latent_script_on_a_mnist_gan_checkpoint(offline_data, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    mnist_gan = _load("mnist_gan")
+    mnist_gan = load_example("mnist_gan")
     monkeypatch.setattr(mnist_gan, "plot_losses", lambda history, path: True)  # matplotlib is slow to start
     mnist_gan.main(["--limit", "32", "--batch-size", "32", "--epochs", "1", "--out", str(run)])
     out = tmp_path / "latent"
-    _load("latent").main([str(run / "checkpoint.npz"), "--tau", "0.5", "1", "inf", "--pairs", "3", "--steps", "5",
+    load_example("latent").main([str(run / "checkpoint.npz"), "--tau", "0.5", "1", "inf", "--pairs", "3", "--steps", "5",
                           "--out", str(out)])
     assert png_size(out / "truncation.png") == grid_size(3, 10)
     for method in ("linear", "slerp"):
