@@ -1,4 +1,4 @@
-"""Strategies and checks shared by the tests: op strategies and tolerances, and the example scripts loaded in-process."""
+"""Shared by the tests: strategies, tolerances and checks for the ops, and the example scripts loaded in-process."""
 import importlib.util
 import pathlib
 import struct
