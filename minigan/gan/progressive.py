@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd, nn
+from .. import nn
 from .. import functional as F
 from ..autograd import no_grad
 from ..classifier import avg_pool2d
@@ -33,7 +33,7 @@ from ..creation import full, randn, zeros
 from ..nn.gan_layers import MinibatchStdDev
 from ..tensor import Tensor
 from .losses import get_loss
-from .trainer import _grad_norm
+from .variants import minimise
 
 RESOLUTIONS = (7, 14, 28)
 NON_SATURATING = get_loss("non-saturating")
@@ -183,25 +183,13 @@ def progressive_step(G: ProgressiveGenerator, D: ProgressiveDiscriminator, g_opt
         real = blended_reals(real, level, alpha)
     real_out, fake_out = D(real, level, alpha), D(fake, level, alpha)
     d_loss = game.d_loss(real_out, fake_out)
-    d_grads = _minimise(d_loss, list(D.parameters()), d_optimizer)
+    d_grad_norm = minimise(d_loss, list(D.parameters()), d_optimizer, allow_unused=True)
 
     g_loss = game.g_loss(D(G(randn(n, G.latent_dim, device=device), level, alpha), level, alpha))
-    g_grads = _minimise(g_loss, list(G.parameters()), g_optimizer)
+    g_grad_norm = minimise(g_loss, list(G.parameters()), g_optimizer, allow_unused=True)
     G.count(n)
     with no_grad():
         scores = {"d_real": F.sigmoid(real_out).mean(), "d_fake": F.sigmoid(fake_out).mean()}
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **scores,
-            "d_grad_norm": _grad_norm(d_grads).detach(), "g_grad_norm": _grad_norm(g_grads).detach(),
+            "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm,
             "level": full((), float(level), device=device), "alpha": full((), float(alpha), device=device)}
-
-
-def _minimise(loss: Tensor, params: list, optimizer) -> list:
-    """Step ``optimizer`` on the gradients of ``loss``; the gradients found. Parameters the loss
-    does not reach (the blocks not grown yet) keep grad None, so Adam leaves them and their
-    state alone until they join (as Karras et al.'s code resets the optimizer state when a
-    block is added)."""
-    grads = autograd.grad(loss, params, allow_unused=True)
-    for p, g in zip(params, grads):
-        p.grad = g
-    optimizer.step()
-    return [g for g in grads if g is not None]

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import autograd, backend, nn
+from .. import backend, nn
 from .. import functional as F
 from ..autograd import no_grad
 from ..creation import rand, randn
 from ..tensor import Tensor
 from .losses import get_loss
-from .trainer import _grad_norm, _set_grads
+from .variants import minimise
 
 RESOLUTIONS = (7, 14, 28)
 LAYERS_PER_RESOLUTION = 2
@@ -137,20 +137,14 @@ def style_gan_step(G: StyleGenerator, D, g_optimizer, d_optimizer, real: Tensor,
         fake = G.synthesis(mixed_styles(G, n, mixing, device))
     real_out, fake_out = D(real), D(fake)
     d_loss = game.d_loss(real_out, fake_out)
-    d_params = list(D.parameters())
-    d_grads = autograd.grad(d_loss, d_params)
-    _set_grads(d_params, d_grads)
-    d_optimizer.step()
+    d_grad_norm = minimise(d_loss, list(D.parameters()), d_optimizer)
 
     g_loss = game.g_loss(D(G.synthesis(mixed_styles(G, n, mixing, device))))
-    g_params = list(G.parameters())
-    g_grads = autograd.grad(g_loss, g_params)
-    _set_grads(g_params, g_grads)
-    g_optimizer.step()
+    g_grad_norm = minimise(g_loss, list(G.parameters()), g_optimizer)
     with no_grad():
         scores = {"d_real": F.sigmoid(real_out).mean(), "d_fake": F.sigmoid(fake_out).mean()}
     return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **scores,
-            "d_grad_norm": _grad_norm(d_grads).detach(), "g_grad_norm": _grad_norm(g_grads).detach()}
+            "d_grad_norm": d_grad_norm, "g_grad_norm": g_grad_norm}
 
 
 def mixing_grid(G: StyleGenerator, z_rows: Tensor, z_columns: Tensor, crossover: int) -> np.ndarray:

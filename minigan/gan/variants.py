@@ -213,12 +213,14 @@ def info_loss(category_logits: Tensor, continuous_mean: Tensor, category: Tensor
 
 
 # -- one training step per variant -----------------------------------------------------------------
-def minimise(loss: Tensor, params: list, optimizer) -> Tensor:
-    """Set p.grad = d loss / d p for ``params`` only, step ``optimizer``; return the gradient norm."""
-    grads = autograd.grad(loss, params)
+def minimise(loss: Tensor, params: list, optimizer, allow_unused: bool = False) -> Tensor:
+    """Set p.grad = d loss / d p for ``params`` only, step ``optimizer``; return the gradient norm.
+    ``allow_unused``: parameters the loss does not reach keep grad None, and the optimizer
+    leaves them and their state alone (a progressive GAN's blocks not grown yet)."""
+    grads = autograd.grad(loss, params, allow_unused=allow_unused)
     _set_grads(params, grads)
     optimizer.step()
-    return _grad_norm(grads).detach()
+    return _grad_norm([g for g in grads if g is not None]).detach()
 
 
 def _d_game_loss(game: GANLoss, critic, real: Tensor, fake: Tensor, real_out: Tensor, fake_out: Tensor) -> Tensor:
