@@ -34,6 +34,7 @@ from minigan.classifier import pretrained
 from minigan.gan.checkpoints import LABELLED, load_generator
 from minigan.gan.latent import steer
 from minigan.utils.images import save_grid
+from minigan.files import atomic_write_bytes
 
 
 def build_parser():
@@ -106,8 +107,7 @@ def main_body(args) -> dict:
     result = measure(G, classifier, latent_dim, args)
     print(f"{result['reached']:.1%} of {args.requests} requests named as asked within {args.steps} steps "
           f"({result['already_at_start']:.1%} at the start; median {result['median_steps']} steps)")
-    with open(os.path.join(args.out, "steering.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    atomic_write_bytes(os.path.join(args.out, "steering.json"), json.dumps(result, indent=1).encode())
     draw_path(G, classifier, latent_dim, args, os.path.join(args.out, "steering.png"))
     print(f"wrote {args.out}/steering.json and steering.png")
     return result

@@ -31,6 +31,7 @@ from minigan.gan.models import dcgan_discriminator, dcgan_init_
 from minigan.gan.scripts import Players, example_parser, parse_example_args, train_variant
 from minigan.gan.stylegan import StyleGenerator, mixing_agreement, mixing_grid, style_gan_step
 from minigan.utils.images import save_grid
+from minigan.files import atomic_write_bytes
 
 SOURCES = 6  # rows and columns of the mixing grid
 
@@ -79,8 +80,7 @@ def measure(G, args) -> list:
         print(f"crossover {r['crossover']} (coarse: the first {r['crossover']} of {G.num_styles} layers): the "
               f"classifier names the coarse source's digit for {r['coarse_share']:.1%} of mixes, the fine "
               f"source's for {r['fine_share']:.1%} ({r['pairs_used']} pairs whose sources differ)")
-    with open(os.path.join(args.out, "mixing.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    atomic_write_bytes(os.path.join(args.out, "mixing.json"), json.dumps(results, indent=1).encode())
     return results
 
 
