@@ -517,6 +517,50 @@ def test_threads_get_their_own_scratch_buffers():
                 np.testing.assert_array_equal(a, b)
 
 
+# -- columns made once: conv2d keeps forward's im2col(x) for dW; conv_transpose2d's backward shares im2col(dy)
+# (the reference's speed-ups, not part of the course tasks: no op_ marks, a student's plain forms need not keep them)
+@pytest.mark.parametrize("case", [DCGAN_CONV, ConvCase((2, 3, 7, 5), (4, 3, 3, 2), {"stride": (1, 2), "padding": (2, 0),
+                                                                                    "dilation": (2, 1)})])
+def test_kept_columns_give_the_gradients_of_fresh_ones(case):
+    """conv2d's weight gradient from the columns its forward kept equals Conv2dGradW making them
+    again (the same bits), and the forward kept them only because the weight wants a gradient."""
+    x, w = (random_array(s, seed).astype(np.float32) for s, seed in ((case.x_shape, 1), (case.weight_shape, 2)))
+    params = tuple(pair(case.kwargs[k]) for k in ("stride", "padding", "dilation"))
+    xt, wt = minigan.tensor(x, requires_grad=True), minigan.tensor(w, requires_grad=True)
+    y = F.conv2d(xt, wt, **case.kwargs)
+    assert y.creator.columns is not None
+    upstream = minigan.tensor(random_array(y.shape, 3).astype(np.float32))
+    gx, gw = minigan.grad((y * upstream).sum(), [xt, wt])
+    fresh = Conv2dGradW(*params, w.shape[2:])(minigan.tensor(x), upstream).numpy()
+    np.testing.assert_array_equal(gw.numpy(), fresh)
+    frozen = F.conv2d(minigan.tensor(x, requires_grad=True), minigan.tensor(w), **case.kwargs)
+    assert frozen.creator.columns is None  # no dW wanted: the scratch buffer, nothing kept
+
+
+def test_kept_columns_do_not_hide_an_in_place_write_to_x():
+    """The columns copy x; writing x in place after the forward still makes backward raise."""
+    x = minigan.tensor(random_array((2, 2, 6, 6), 1))
+    y = F.conv2d(x, minigan.tensor(random_array((3, 2, 4, 4), 2), requires_grad=True), stride=2, padding=1)
+    assert y.creator.columns is not None
+    x.add_(1.0)
+    with pytest.raises(RuntimeError, match="Conv2d.*version"):
+        y.sum().backward()
+
+
+def test_conv_transpose2d_backward_shares_one_im2col_of_dy():
+    """With both gradients wanted, conv_transpose2d's backward makes im2col(dy) once and gives
+    dx and dW equal (bit for bit) to computing each alone."""
+    x = minigan.tensor(random_array((3, 4, 5, 5), 1).astype(np.float32), requires_grad=True)
+    w = minigan.tensor(random_array((4, 2, 4, 4), 2).astype(np.float32), requires_grad=True)
+    y = F.conv_transpose2d(x, w, stride=2, padding=1)
+    upstream = minigan.tensor(random_array(y.shape, 3).astype(np.float32))
+    loss = lambda: (F.conv_transpose2d(x, w, stride=2, padding=1) * upstream).sum()
+    both = minigan.grad(loss(), [x, w])
+    alone = [minigan.grad(loss(), [t])[0] for t in (x, w)]
+    for a, b in zip(both, alone):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 # -- strides that leave input rows unused (course task conv2d) -----------------------------------------------
 @pytest.mark.op_conv2d
 @pytest.mark.parametrize("x_shape, kwargs", [((1, 2, 8, 7), dict(stride=2)),

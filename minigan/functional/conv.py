@@ -20,7 +20,7 @@ import threading
 import numpy as np
 
 from .. import backend, cuda_kernels
-from ..autograd import Function
+from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from .shape import reshape
 
@@ -171,34 +171,52 @@ def _missing_rows(size, out, kernel, stride, padding, dilation):
 class _Conv(Function):
     """Shared parameters of the three conv Functions (all pairs of ints)."""
     save_inputs = (0, 1)
+    columns, keep_columns = None, False  # (see Conv2d)
 
     def __init__(self, stride, padding, dilation, output_padding=(0, 0)):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.output_padding = output_padding
+
+    def _columns(self, x, kernel):
+        """im2col of input 0: the ``columns`` given to the constructor if any (made once and shared
+        by two convolutions of the same input), else made now in the scratch buffer."""
+        if self.columns is not None:
+            return self.columns
+        return im2col(x, kernel, *self._params(), reuse=not self.keep_columns)
 
     def _params(self):
         return self.stride, self.padding, self.dilation
 
 
 class Conv2d(_Conv):
+    """``keep_columns``: keep forward's im2col(x) for the weight gradient (backward then makes no
+    second copy); ``columns``: im2col(x) made already (see ConvTranspose2d.backward)."""
+
+    def __init__(self, stride, padding, dilation, keep_columns=False, columns=None):
+        super().__init__(stride, padding, dilation)
+        self.keep_columns, self.columns = keep_columns, columns
+
     def forward(self, x, weight):
         ### BEGIN SOLUTION conv2d
         n, o, kernel = x.shape[0], weight.shape[0], weight.shape[2:]
         ho, wo = (conv_output_size(x.shape[2 + i], kernel[i], self.stride[i], self.padding[i],
                                    self.dilation[i]) for i in range(2))
-        y = weight.reshape(o, -1) @ im2col(x, kernel, *self._params(), reuse=True)  # (O, Ho*Wo*N), one GEMM
+        cols = self._columns(x, kernel)
+        if self.keep_columns:
+            self.columns = cols  # the weight gradient's operand too (freed with the graph)
+        y = weight.reshape(o, -1) @ cols  # (O, Ho*Wo*N), one GEMM
         return y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2)
         ### END SOLUTION
 
     def backward(self, gy):
         ### BEGIN SOLUTION conv2d
-        x, weight = self.saved_input(0), self.saved_input(1)
+        x, weight = self.saved_input(0), self.saved_input(1)  # (checks x was not written since)
         gx = gw = None
         if self.needs_input_grad[0]:
             extra = _missing_rows(x.shape[2:], gy.shape[2:], weight.shape[2:], *self._params())
             gx = ConvTranspose2d(*self._params(), extra)(gy, weight)
         if self.needs_input_grad[1]:
-            gw = Conv2dGradW(*self._params(), weight.shape[2:])(x, gy)
+            gw = Conv2dGradW(*self._params(), weight.shape[2:], columns=self.columns)(x, gy)
         return gx, gw
         ### END SOLUTION
 
@@ -220,8 +238,11 @@ class ConvTranspose2d(_Conv):
     def backward(self, gy):
         ### BEGIN SOLUTION conv_transpose2d
         x, weight = self.saved_input(0), self.saved_input(1)
-        gx = Conv2d(*self._params())(gy, weight) if self.needs_input_grad[0] else None
-        gw = Conv2dGradW(*self._params(), weight.shape[2:])(gy, x) if self.needs_input_grad[1] else None
+        params, kernel = self._params(), weight.shape[2:]
+        both = all(self.needs_input_grad)  # then both products read im2col(gy): make it once
+        cols = im2col(gy.array, kernel, *params) if both else None
+        gx = Conv2d(*params, columns=cols)(gy, weight) if self.needs_input_grad[0] else None
+        gw = Conv2dGradW(*params, kernel, columns=cols)(gy, x) if self.needs_input_grad[1] else None
         return gx, gw
         ### END SOLUTION
 
@@ -229,14 +250,14 @@ class ConvTranspose2d(_Conv):
 class Conv2dGradW(_Conv):
     """dW of conv2d: dW[o, c, i, j] = sum over n, y, x of dy[n, o, y, x] * window(x)[c, i, j, n, y, x]."""
 
-    def __init__(self, stride, padding, dilation, kernel):
+    def __init__(self, stride, padding, dilation, kernel, columns=None):
         super().__init__(stride, padding, dilation)
-        self.kernel = tuple(kernel)
+        self.kernel, self.columns = tuple(kernel), columns
 
     def forward(self, x, gy):
         ### BEGIN SOLUTION conv2d_grad_w
         c, o = x.shape[1], gy.shape[1]
-        gw = _as_rows(gy) @ im2col(x, self.kernel, *self._params(), reuse=True).T  # (O, L*N) @ (L*N, C*kh*kw)
+        gw = _as_rows(gy) @ self._columns(x, self.kernel).T  # (O, L*N) @ (L*N, C*kh*kw)
         return gw.reshape(o, c, *self.kernel)
         ### END SOLUTION
 
@@ -307,7 +328,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, 
     if min(out) < 1:
         raise ValueError(f"conv2d: input {x.shape} padded by {padding} is smaller than the dilated "
                          f"kernel {weight.shape[2:]} (dilation {dilation})")
-    return _add_bias(Conv2d(stride, padding, dilation)(x, weight), bias)
+    keep_columns = weight.requires_grad and is_grad_enabled()  # for dW in backward, if it comes
+    return _add_bias(Conv2d(stride, padding, dilation, keep_columns=keep_columns)(x, weight), bias)
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0,
