@@ -215,7 +215,7 @@ def design_jobs(args, name: str) -> list:
             for seed in range(args.seeds)]
 
 
-DESIGNS = {"style": ("style_mixing.py", 8), "progressive": ("progressive_gan.py", 8), "vae": ("vae.py", 50)}
+DESIGNS = {"style": ("style_mixing.py", 12), "progressive": ("progressive_gan.py", 8), "vae": ("vae.py", 50)}
 TIMING = [("frechet_distance", "Frechet distance"), ("modes_covered", "modes covered"),
           ("mean_confidence", "mean confidence"), ("seconds", "wall s"), ("cpu_seconds", "CPU s")]
 

@@ -76,3 +76,29 @@ def test_dcgan_step_without_torch_times_minigan_alone(capsys, monkeypatch, tmp_p
     assert "torch" not in out.split("| batch |")[0].replace("# DCGAN", "")  # no torch child ran
     row = next(line for line in out.splitlines() if line.startswith("| 2 |")).strip("|").split("|")
     assert float(row[1]) > 0 and row[2].strip() == "nan"
+
+
+FLOOR = Path(__file__).resolve().parent.parent / "bench" / "conv_floor.py"
+
+
+def test_conv_floor_prints_each_product_beside_its_gemm_and_torch(capsys):
+    """One round at batch 2: a row per product and the per-iteration sum, every time positive,
+    and the sum row equal to the calls-weighted rows (as printed, to rounding)."""
+    pytest.importorskip("torch", reason="PyTorch is the oracle the benchmark compares with and is not installed")
+    main = runpy.run_path(str(FLOOR), run_name="bench_floor")["main"]
+    assert main(["--batch", "2", "--rounds", "1", "--repeat", "1", "--warmup", "0"]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in out.splitlines()
+            if line.startswith("| ") and "---" not in line and "product" not in line]
+    assert [r[0] for r in rows] == ["conv 64->128, 14->7", "conv_transpose 128->64, 7->14",
+                                    "weight gradient 64x128x4x4", "per iteration"]
+    assert all(float(cell) > 0 for row in rows for cell in row[2:])
+    gemm_sum = sum(int(r[1]) * float(r[3]) for r in rows[:3])
+    assert float(rows[3][3]) == pytest.approx(gemm_sum, rel=0.05, abs=0.05)
+
+
+def test_conv_floor_says_it_needs_torch(monkeypatch, tmp_path):
+    hide_torch(tmp_path, monkeypatch)
+    main = runpy.run_path(str(FLOOR), run_name="bench_floor")["main"]
+    with pytest.raises(SystemExit, match="pip install torch"):
+        main(["--batch", "2", "--rounds", "1"])
