@@ -72,10 +72,14 @@ def build(config: dict, device, crossover: int):
 
 
 def measure(G, args) -> list:
-    """The classifier's verdict on --pairs mixes at every crossover, into mixing.json."""
+    """The classifier's verdict on --pairs mixes at every crossover, into mixing.json. The
+    noise inputs draw from minigan's generator, seeded with --seed for each crossover: the same
+    checkpoint gives the same figures here and in bench/generator_design.py."""
     classifier = pretrained(args.device)
-    results = [mixing_agreement(G, classifier, args.pairs, crossover, seed=args.seed, device=args.device)
-               for crossover in range(1, G.num_styles)]
+    results = []
+    for crossover in range(1, G.num_styles):
+        minigan.manual_seed(args.seed)
+        results.append(mixing_agreement(G, classifier, args.pairs, crossover, seed=args.seed, device=args.device))
     for r in results:
         print(f"crossover {r['crossover']} (coarse: the first {r['crossover']} of {G.num_styles} layers): the "
               f"classifier names the coarse source's digit for {r['coarse_share']:.1%} of mixes, the fine "

@@ -9,6 +9,9 @@ import pytest
 
 import minigan
 from helpers import grid_size, load_example, png_size
+from minigan.classifier import pretrained
+from minigan.gan.checkpoints import load_generator
+from minigan.gan.stylegan import mixing_agreement
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 TINY = ["--limit", "64", "--batch-size", "32", "--log-every", "1"]  # 2 steps an epoch
@@ -41,6 +44,11 @@ def test_style_mixing_draws_the_grid_and_measures_every_crossover(tmp_path, caps
             assert 0 <= r["coarse_share"] <= 1 and 0 <= r["fine_share"] <= 1
             assert r["coarse_share"] + r["fine_share"] <= 1  # a mix named as A is not also named as B
     assert "classifier names the coarse source's digit" in capsys.readouterr().out
+    G, _, _ = load_generator(out / "checkpoint.npz")  # as bench/generator_design.py measures a run
+    classifier = pretrained()  # (building it draws its initial weights: before the seed)
+    minigan.manual_seed(0)
+    again = mixing_agreement(G, classifier, 30, 4, seed=0)
+    assert again == results[3]  # the script's figures are reproducible from its checkpoint
     load_example("sample").main([str(out / "checkpoint.npz"), "--n", "4", "--out", str(tmp_path / "s.npy")])
     assert np.load(tmp_path / "s.npy").shape == (4, 1, 28, 28)
 
