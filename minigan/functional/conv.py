@@ -19,7 +19,7 @@ import threading
 
 import numpy as np
 
-from .. import backend, cuda_kernels
+from .. import backend, cpu, cuda_kernels
 from ..autograd import Function, is_grad_enabled
 from ..tensor import Tensor
 from .shape import reshape
@@ -42,8 +42,12 @@ def _empty(like, shape, scratch: str = None):
     """An uninitialised array of like's dtype and device. With ``scratch="name"``, one buffer
     is reused call after call under that name (per thread), for a temporary that dies within
     the call (im2col's columns and padded image): a fresh 50 MB NumPy array costs ~25 page
-    faults that each make the kernel zero 2 MB, a tenth of a batch-256 DCGAN step in all."""
+    faults that each make the kernel zero 2 MB, a tenth of a batch-256 DCGAN step in all.
+    Without, a NumPy array of 32 MiB or more (columns kept for backward) reuses the buffer of
+    one that died (minigan.cpu.recycled_empty), for the same reason."""
     xp, size = backend.array_module(like), int(np.prod(shape))
+    if scratch is None and xp is np and size * like.dtype.itemsize >= cpu.MMAP_THRESHOLD:
+        return cpu.recycled_empty(shape, like.dtype)  # (big kept columns: reused pages, see minigan/cpu.py)
     if scratch is None or xp is not np or size < 1 << 18:  # (CuPy pools memory itself)
         return xp.empty(shape, dtype=like.dtype)
     nbytes, buffer = size * like.dtype.itemsize, getattr(_scratch, scratch, None)
