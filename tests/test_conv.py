@@ -537,6 +537,27 @@ def test_kept_columns_give_the_gradients_of_fresh_ones(case):
     assert frozen.creator.columns is None  # no dW wanted: the scratch buffer, nothing kept
 
 
+def test_columns_above_the_size_limit_are_made_again_with_the_same_gradients(monkeypatch):
+    """Past KEEP_COLUMNS_MAX_BYTES (memory before a copy), conv2d keeps nothing and
+    conv_transpose2d's backward shares nothing; the gradients are the same bits either way."""
+    from minigan.functional import conv as conv_module
+    x = minigan.tensor(random_array((2, 3, 8, 8), 1).astype(np.float32), requires_grad=True)
+    w = minigan.tensor(random_array((4, 3, 4, 4), 2).astype(np.float32), requires_grad=True)
+    wt = minigan.tensor(random_array((3, 4, 4, 4), 3).astype(np.float32), requires_grad=True)
+
+    def run():
+        y = F.conv2d(x, w, stride=2, padding=1)
+        kept = y.creator.columns is not None
+        loss = (y * y).sum() + (F.conv_transpose2d(x, wt, stride=2, padding=1) ** 2).sum()
+        return kept, [g.numpy() for g in minigan.grad(loss, [x, w, wt])]
+    kept, grads = run()
+    monkeypatch.setattr(conv_module, "KEEP_COLUMNS_MAX_BYTES", 100)  # smaller than any of these matrices
+    not_kept, again = run()
+    assert kept and not not_kept
+    for a, b in zip(grads, again):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_kept_columns_do_not_hide_an_in_place_write_to_x():
     """The columns copy x; writing x in place after the forward still makes backward raise."""
     x = minigan.tensor(random_array((2, 2, 6, 6), 1))

@@ -36,6 +36,17 @@ def conv_transpose_output_size(size, kernel, stride, padding, output_padding, di
 
 
 _scratch = threading.local()  # per thread: {name: the largest buffer yet asked for}
+# Columns kept past the call that made them (for dW in backward, or shared by two products) are
+# at most this big; bigger ones are made again in the scratch buffer: at batch 1024 the kept
+# 205 MB matrices would lift a DCGAN step's peak memory above PyTorch's.
+KEEP_COLUMNS_MAX_BYTES = 64 << 20
+
+
+def _columns_bytes(x, kernel, stride, padding, dilation) -> int:
+    """The size of im2col(x)'s matrix: C kh kw rows, Ho Wo N columns."""
+    n, c = x.shape[:2]
+    out = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in zip(x.shape[2:], kernel, stride, padding, dilation)]
+    return c * kernel[0] * kernel[1] * out[0] * out[1] * n * x.dtype.itemsize
 
 
 def _empty(like, shape, scratch: str = None):
@@ -244,7 +255,8 @@ class ConvTranspose2d(_Conv):
         x, weight = self.saved_input(0), self.saved_input(1)
         params, kernel = self._params(), weight.shape[2:]
         both = all(self.needs_input_grad)  # then both products read im2col(gy): make it once
-        cols = im2col(gy.array, kernel, *params) if both else None
+        share = both and _columns_bytes(gy, kernel, *params) <= KEEP_COLUMNS_MAX_BYTES
+        cols = im2col(gy.array, kernel, *params) if share else None
         gx = Conv2d(*params, columns=cols)(gy, weight) if self.needs_input_grad[0] else None
         gw = Conv2dGradW(*params, kernel, columns=cols)(gy, x) if self.needs_input_grad[1] else None
         return gx, gw
@@ -332,7 +344,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor = None, stride=1, padding=0, 
     if min(out) < 1:
         raise ValueError(f"conv2d: input {x.shape} padded by {padding} is smaller than the dilated "
                          f"kernel {weight.shape[2:]} (dilation {dilation})")
-    keep_columns = weight.requires_grad and is_grad_enabled()  # for dW in backward, if it comes
+    keep_columns = (weight.requires_grad and is_grad_enabled()  # for dW in backward, if it comes
+                    and _columns_bytes(x, weight.shape[2:], stride, padding, dilation) <= KEEP_COLUMNS_MAX_BYTES)
     return _add_bias(Conv2d(stride, padding, dilation, keep_columns=keep_columns)(x, weight), bias)
 
 
