@@ -26,7 +26,8 @@ import os
 import numpy as np
 
 import minigan
-from minigan.cli import add_debug_flag, non_negative_int, positive_float_or_inf, positive_int, run_script
+from minigan.cli import (add_debug_flag, add_device_flag, non_negative_int, positive_float_or_inf, positive_int,
+                         run_script)
 from minigan.gan.checkpoints import generate, load_generator
 from minigan.gan.latent import lerp, slerp, truncated_normal
 from minigan.utils.images import save_grid
@@ -49,7 +50,7 @@ def build_parser():
     p.add_argument("--pairs", type=positive_int, default=8, help="interpolation rows (pairs of endpoints)")
     p.add_argument("--steps", type=at_least_two, default=10, help="images per interpolation row, endpoints included")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
+    add_device_flag(p)
     p.add_argument("--out", default=os.path.join("runs", "latent"))
     add_debug_flag(p)
     return p

@@ -45,8 +45,8 @@ import numpy as np
 
 import minigan
 from minigan import optim
-from minigan.cli import (ProgressBar, UsageError, add_debug_flag, existing_dir, given_options, non_negative_int,
-                         positive_float, positive_int, run_script, unit_interval)
+from minigan.cli import (ProgressBar, UsageError, add_debug_flag, add_device_flag, existing_dir, given_options,
+                         non_negative_int, positive_float, positive_int, run_script, unit_interval)
 from minigan.data import DataLoader, training_set
 from minigan.distributed import abort_on_error, broadcast_module, rank_seed
 from minigan.distributed.scripts import gathered_rng_state, restore_rng_state, say_on_rank_zero, script_group
@@ -74,7 +74,7 @@ OUTPUTS = (r"samples_epoch_\d+\.png", "losses.png", "quality.png")  # what --ove
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
+    add_device_flag(p)
     p.add_argument("--arch", choices=ARCHS, default="dcgan",
                    help="dcgan-resize: the DCGAN with nearest-upsample + 3x3 conv in place of each stride-2 "
                         "transposed conv (Odena et al. 2016: no checkerboard)")

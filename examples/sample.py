@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 import minigan
-from minigan.cli import UsageError, add_debug_flag, non_negative_int, positive_int, run_script
+from minigan.cli import UsageError, add_debug_flag, add_device_flag, non_negative_int, positive_int, run_script
 from minigan.gan.checkpoints import LABELLED, generate, load_generator
 from minigan.utils.images import save_grid
 
@@ -29,7 +29,7 @@ def build_parser():
                    help="the digit (or InfoGAN category) for a labelled generator (default: 0-9 in turn)")
     p.add_argument("--out", default="samples.npy", help="the .npy file (a .png grid is written beside it)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
+    add_device_flag(p)
     add_debug_flag(p)
     return p
 

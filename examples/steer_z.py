@@ -28,8 +28,8 @@ import os
 import numpy as np
 
 import minigan
-from minigan.cli import (UsageError, add_debug_flag, non_negative_float, non_negative_int, positive_float, positive_int,
-                         run_script)
+from minigan.cli import (UsageError, add_debug_flag, add_device_flag, non_negative_float, non_negative_int,
+                         positive_float, positive_int, run_script)
 from minigan.classifier import pretrained
 from minigan.gan.checkpoints import LABELLED, load_generator
 from minigan.gan.latent import steer
@@ -48,7 +48,7 @@ def build_parser():
     p.add_argument("--path-steps", type=positive_int, default=10, help="columns of steering.png before the last")
     p.add_argument("--batch-size", type=positive_int, default=250)
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
+    add_device_flag(p)
     p.add_argument("--out", default=os.path.join("runs", "steer_z"))
     add_debug_flag(p)
     return p

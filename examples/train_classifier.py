@@ -25,7 +25,7 @@ import numpy as np
 import minigan
 from minigan import functional as F
 from minigan import optim
-from minigan.cli import add_debug_flag, non_negative_int, positive_float, positive_int, run_script
+from minigan.cli import add_debug_flag, add_device_flag, non_negative_int, positive_float, positive_int, run_script
 from minigan.classifier import HELD_OUT, WEIGHTS, LeNet, embedded_digits
 from minigan.data import ArrayDataset, DataLoader
 
@@ -39,7 +39,7 @@ def build_parser():
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate, halved every 4 epochs")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--device", default="cpu", type=minigan.backend.device_argument, help="cpu, cuda or cuda:N")
+    add_device_flag(p)
     p.add_argument("--limit", type=positive_int, default=None,
                    help="train on the first N training digits only (a smoke test)")
     where = p.add_mutually_exclusive_group()

@@ -19,6 +19,8 @@ import math
 import os
 import sys
 
+from .backend import device_argument
+
 
 class UsageError(ValueError):
     """A command-line choice that cannot work, found once the data or checkpoint is read
@@ -89,6 +91,11 @@ def existing_dir(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"no such folder: {text}")
     return text
+
+
+def add_device_flag(parser: argparse.ArgumentParser) -> None:
+    """--device: cpu (default), cuda or cuda:N, checked as the command line is read."""
+    parser.add_argument("--device", default="cpu", type=device_argument, help="cpu, cuda or cuda:N")
 
 
 def add_debug_flag(parser: argparse.ArgumentParser) -> None:

@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 from .. import backend
-from ..cli import (ProgressBar, UsageError, add_debug_flag, existing_dir, given_options, non_negative_int,
-                   positive_float, positive_int)
+from ..cli import (ProgressBar, UsageError, add_debug_flag, add_device_flag, existing_dir, given_options,
+                   non_negative_int, positive_float, positive_int)
 from ..data import DataLoader, training_set
 from ..backend import manual_seed
 from ..tensor import Tensor
@@ -44,7 +44,7 @@ def example_parser(description: str, name: str, epochs: int, data_dir: bool = Tr
                    help="Adam's learning rate (betas 0.5, 0.999, as DCGAN): D's and G's, or D's alone where "
                         "a script has its own flag for G's (infogan.py's --g-lr)")
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--device", default="cpu", type=backend.device_argument, help="cpu, cuda or cuda:N")
+    add_device_flag(p)
     if data_dir:
         p.add_argument("--data-dir", type=existing_dir, default=None, help="where the MNIST IDX files are")
     p.add_argument("--out", default=os.path.join("runs", name))
