@@ -162,7 +162,7 @@ class ProgressBar:
             self._bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True) if shown else None
         except ImportError:
             self._bar = None
-        self.total, self.desc, self.n, self.postfix, self.shown = total, desc, 0, "", shown
+        self.total, self.desc, self.n, self.shown = total, desc, 0, shown
 
     def update(self, n: int, postfix: dict) -> None:
         if not self.shown:
