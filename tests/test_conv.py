@@ -602,11 +602,13 @@ def test_conv2d_gradient_when_the_stride_leaves_rows_unused(device, x_shape, kwa
 @pytest.mark.op_col2im
 @device_settings()
 @given(case=conv2d_cases(max_batch=3, max_channels=3, max_side=9, max_kernel=4, max_stride=3), seed=SEEDS,
-       dtype=st.sampled_from([np.float32, np.float64]))
-@example(case=DCGAN_CONV, seed=0, dtype=np.float32)
-def test_col2im_by_phases_equals_the_plain_loop(device, case, seed, dtype):
+       dtype=st.sampled_from([np.float32, np.float64]), overwrite=st.booleans())
+@example(case=DCGAN_CONV, seed=0, dtype=np.float32, overwrite=True)
+@example(case=DCGAN_CONV, seed=0, dtype=np.float32, overwrite=False)
+def test_col2im_by_phases_equals_the_plain_loop(device, case, seed, dtype, overwrite):
     """Every pixel gets the same columns, summed in another order: equal up to the rounding of
-    a sum of (at most) kh*kw terms."""
+    a sum of (at most) kh*kw terms. With ``overwrite`` (the flat slabs), what it changes in cols
+    is only entries that col2im drops in the padding: plain col2im gives the same bits after."""
     kernel = case.weight_shape[2:]
     stride, padding, dilation = (pair(case.kwargs[a]) for a in ("stride", "padding", "dilation"))
     inner = [conv_output_size(*args) for args in zip(case.x_shape[2:], kernel, stride, padding, dilation)]
@@ -614,7 +616,10 @@ def test_col2im_by_phases_equals_the_plain_loop(device, case, seed, dtype):
     values = random_array((c * kernel[0] * kernel[1], inner[0] * inner[1] * n), seed).astype(dtype)
     cols = minigan.tensor(values, device=device).array
     args = (n, case.x_shape[2:], kernel, stride, padding, dilation)
-    fast, plain = col2im_by_phases(cols, *args), col2im(cols, *args)
+    plain = col2im(cols, *args)
+    scratch = minigan.tensor(values, device=device).array
+    fast = col2im_by_phases(scratch, *args, overwrite=overwrite)
+    np.testing.assert_array_equal(minigan.Tensor(col2im(scratch, *args)).numpy(), minigan.Tensor(plain).numpy())
     assert fast.shape == plain.shape == case.x_shape and fast.dtype == plain.dtype
     magnitude = col2im(abs(cols), *args)
     assert_sums_close(minigan.Tensor(fast).numpy(), minigan.Tensor(plain).numpy(),
@@ -625,7 +630,15 @@ def test_col2im_by_phases_by_hand():
     """A 1-D picture: kernel 4, stride 2, padding 1 on 3 inputs gives 6 outputs; output y sums
     the taps i of inputs a with 2a + i - 1 = y."""
     cols = np.arange(1.0, 13.0).reshape(4, 3)  # cols[i, a]: tap i of input a
-    image = col2im_by_phases(cols, 1, (1, 6), (1, 4), (1, 2), (0, 1), (1, 1))
     expected = [cols[1, 0], cols[2, 0] + cols[0, 1], cols[3, 0] + cols[1, 1], cols[2, 1] + cols[0, 2],
                 cols[3, 1] + cols[1, 2], cols[2, 2]]
+    image = col2im_by_phases(cols, 1, (1, 6), (1, 4), (1, 2), (0, 1), (1, 1))
     np.testing.assert_array_equal(image[0, 0, 0], expected)
+    # the flat slabs: tap 0 of input 0 and tap 3 of input 2 land in the padding (outputs -1 and 6)
+    scratch = cols.copy()
+    image = col2im_by_phases(scratch, 1, (1, 6), (1, 4), (1, 2), (0, 1), (1, 1), overwrite=True)
+    np.testing.assert_array_equal(image[0, 0, 0], expected)
+    dropped = np.zeros_like(cols, dtype=bool)
+    dropped[0, 0] = dropped[3, 2] = True
+    np.testing.assert_array_equal(scratch[~dropped], cols[~dropped])
+    np.testing.assert_array_equal(scratch[dropped], 0)

@@ -107,12 +107,13 @@ def _zero_border(padded, ph: int, pw: int) -> None:
 def col2im(cols, batch, size, kernel, stride, padding, dilation, by_phases=False):
     """cols (C*kh*kw, Hi*Wi*N) -> (N, C, H, W), adding each column back where im2col took it
     (the adjoint of im2col). Loops over the kh*kw kernel offsets, each adding one strided slab.
-    ``by_phases``: the same result by :func:`col2im_by_phases`, faster for strided kernels."""
+    ``by_phases``: the same result by :func:`col2im_by_phases`, faster for strided kernels; cols is
+    then scratch that it may overwrite (its entries that fall in the padding become zeros)."""
     if cuda_kernels.uses_kernels(cols):  # on a GPU, one kernel that gathers instead of adding
         inner = [conv_output_size(s, k, st, p, d) for s, k, st, p, d in zip(size, kernel, stride, padding, dilation)]
         return cuda_kernels.col2im(cols, batch, size, kernel, stride, padding, dilation, inner)
     if by_phases:
-        return col2im_by_phases(cols, batch, size, kernel, stride, padding, dilation)
+        return col2im_by_phases(cols, batch, size, kernel, stride, padding, dilation, overwrite=True)
     ### BEGIN SOLUTION col2im
     xp = backend.array_module(cols)
     (h, w), (kh, kw), (sh, sw), (ph, pw), (dh, dw) = size, kernel, stride, padding, dilation
@@ -127,11 +128,16 @@ def col2im(cols, batch, size, kernel, stride, padding, dilation, by_phases=False
     ### END SOLUTION
 
 
-def col2im_by_phases(cols, batch, size, kernel, stride, padding, dilation):
+def col2im_by_phases(cols, batch, size, kernel, stride, padding, dilation, overwrite=False):
     """col2im's result by a faster route (the one the conv Functions use). Output rows r, r + s,
     r + 2s, ... (one stride *phase*) each receive the same few kernel taps, shifted: so each phase
     is summed in a small contiguous buffer and written into the image once, instead of kh*kw
-    strided read-modify-writes of the whole image (half the time at batch 256)."""
+    strided read-modify-writes of the whole image (half the time at batch 256).
+
+    ``overwrite``: cols is scratch that may be changed. Then, where a phase is as wide as the
+    columns' grid (kernel 4, stride 2, padding 1 on even sizes: the DCGAN's case), each tap is
+    added as one flat slab shifted along the buffer (see :func:`_add_tap_flat`), 2-3x faster than
+    NumPy adds rows whose starts are offset by a column."""
     xp = backend.array_module(cols)
     c = cols.shape[0] // (kernel[0] * kernel[1])
     inner = [conv_output_size(*args) for args in zip(size, kernel, stride, padding, dilation)]
@@ -143,11 +149,30 @@ def col2im_by_phases(cols, batch, size, kernel, stride, padding, dilation):
             columns = _phase_taps(q, 1, size, kernel, stride, padding, dilation, inner)
             phase = image[:, r::stride[0], q::stride[1], :]  # this phase's pixels, a strided view
             total = xp.zeros(phase.shape, dtype=cols.dtype)
+            flat = overwrite and phase.shape[2] == inner[1]
             for i, a0, a1, shift_i in rows:
                 for j, b0, b1, shift_j in columns:  # tap (i, j) lands shifted by (shift_i, shift_j)
-                    total[:, a0 + shift_i:a1 + shift_i, b0 + shift_j:b1 + shift_j, :] += cols[:, i, j, a0:a1, b0:b1, :]
+                    if flat:
+                        _add_tap_flat(total, cols[:, i, j], (a0, a1, shift_i), (b0, b1, shift_j))
+                    else:
+                        total[:, a0 + shift_i:a1 + shift_i, b0 + shift_j:b1 + shift_j, :] += cols[:, i, j, a0:a1, b0:b1, :]
             phase[...] = total
     return image.transpose(3, 0, 1, 2)  # (N, C, H, W) view
+
+
+def _add_tap_flat(total, tap, row_range, column_range):
+    """total[:, a + si, b + sj] += tap[:, a, b] for rows a0 <= a < a1 and columns b0 <= b < b1, as
+    one add of flat slabs: seen flat, (a, b) -> (a + si, b + sj) is a shift by (si W + sj) N. The
+    columns outside [b0, b1) land in the padding; zeroed first, they are what a row's shifted
+    end adds to the next row's start. (total: (C, Ho, W, N); tap: (C, Hi, W, N), a view of cols.)"""
+    (a0, a1, si), (b0, b1, sj) = row_range, column_range
+    c, width, n = tap.shape[0], tap.shape[2], tap.shape[3]
+    tap[:, a0:a1, :b0] = 0
+    tap[:, a0:a1, b1:] = 0
+    shift, row = (si * width + sj) * n, width * n
+    src, dst = tap.reshape(c, -1), total.reshape(c, -1)
+    lo, hi = max(a0 * row, -shift), min(a1 * row, dst.shape[1] - shift)  # (what is cut is zeros)
+    dst[:, lo + shift:hi + shift] += src[:, lo:hi]
 
 
 def _phase_taps(r, axis, size, kernel, stride, padding, dilation, inner):
