@@ -57,7 +57,8 @@ class LeakyReLU(Function):
             self.positive = x > 0
             return xp.where(self.positive, x, x * self.negative_slope)
         if self.negative_slope <= 1:  # then max(x, slope x) is the function: 2 passes, not 3
-            return xp.maximum(x, x * self.negative_slope)
+            scaled = xp.multiply(x, self.negative_slope, out=xp.empty_like(x))  # (an array even when 0-d)
+            return xp.maximum(x, scaled, out=scaled)  # into scaled: one new array, not two
         return xp.where(x > 0, x, x * self.negative_slope)
         ### END SOLUTION
 
@@ -69,9 +70,12 @@ class LeakyReLU(Function):
                                                    self.negative_slope))
         if positive is None:
             positive = self.saved_output().array > 0
-        slope = self.negative_slope
         # the local slope as an array, 1 or negative_slope; a multiply is 5x faster than a where
-        local = positive * gy.array.dtype.type(1 - slope) + gy.array.dtype.type(slope)
+        xp = backend.array_module(positive)
+        local = xp.multiply(positive, 1 - self.negative_slope, out=xp.empty_like(positive, dtype=gy.dtype))
+        local += self.negative_slope
+        if not autograd.is_grad_enabled():  # no graph of this backward wanted: dx into local's memory
+            return Tensor(xp.multiply(gy.array, local, out=local))
         return gy * Tensor(local)
         ### END SOLUTION
 
