@@ -111,6 +111,43 @@ def test_inner_dimension_one_gives_numpys_products_exactly(device, shape_a, shap
     np.testing.assert_array_equal(product.numpy(), np.matmul(a, b))
 
 
+@pytest.mark.parametrize("shapes", [((5, 3), (4, 3)), ((2, 3), (40, 3)), ((30, 4), (6, 4))])
+def test_matmul_with_a_column_major_operand(device, shapes):
+    """When the larger operand is column-major (a weight.T, a flattened batch-last conv output),
+    the product is computed as (b^T a^T)^T: the same values, laid out column-major too; the
+    gradients (products themselves) and second derivatives stay right."""
+    (m, k), (n, _) = shapes
+    rng = np.random.default_rng(1)
+    a_rows, w = rng.standard_normal((m, k)), rng.standard_normal((n, k))
+    for a_is_column_major in (False, True):  # a as rows, or a as the transpose of a (k, m) array
+        a = leaf(a_rows.T.copy(), device).T if a_is_column_major else leaf(a_rows, device)
+        weight = leaf(w, device)
+        y = a @ weight.T
+        np.testing.assert_allclose(y.numpy(), a_rows @ w.T, rtol=1e-12, atol=1e-12)
+        larger_is_column_major = a_is_column_major if m * k >= n * k else True
+        assert _is_column_major(y.array) == larger_is_column_major
+        ga, gw = minigan.grad((y * y).sum(), [a, weight])
+        np.testing.assert_allclose(ga.numpy(), 2 * (a_rows @ w.T) @ w, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(gw.numpy(), 2 * (a_rows @ w.T).T @ a_rows, rtol=1e-12, atol=1e-12)
+        minigan.gradgradcheck(lambda p, q: p @ q.T, (a, weight))
+
+
+def test_a_linear_on_a_batch_last_conv_output_gives_a_batch_last_gradient():
+    """The DCGAN discriminator's flatten -> Linear: the gradient reaching the conv output is
+    laid out batch last, as the conv made it, so reshaping it back is a view, not a copy."""
+    x = minigan.tensor(np.random.default_rng(0).standard_normal((4, 3, 3, 8)).transpose(3, 0, 1, 2),
+                       requires_grad=True)  # (N, C, H, W) = (8, 4, 3, 3) over (C, H, W, N) memory
+    linear = minigan.nn.Linear(4 * 3 * 3, 2).to(dtype=np.float64)
+    gx, = minigan.grad(linear(x.flatten(1)).sum(), [x])
+    assert gx.array.transpose(1, 2, 3, 0).flags.c_contiguous
+    expected = np.broadcast_to(linear.weight.numpy().sum(0).reshape(4, 3, 3), (8, 4, 3, 3))
+    np.testing.assert_allclose(gx.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+def _is_column_major(array) -> bool:
+    return array.strides[0] < array.strides[1]
+
+
 def test_matmul_and_linear_make_no_host_transfers_on_sim():
     x = minigan.tensor(np.linspace(-1.0, 1.0, 24).reshape(2, 3, 4), device="sim", requires_grad=True)
     w = minigan.tensor(np.linspace(0.5, 1.5, 20).reshape(5, 4), device="sim", requires_grad=True)

@@ -72,7 +72,8 @@ class LeakyReLU(Function):
             positive = self.saved_output().array > 0
         # the local slope as an array, 1 or negative_slope; a multiply is 5x faster than a where
         xp = backend.array_module(positive)
-        local = xp.multiply(positive, 1 - self.negative_slope, out=xp.empty_like(positive, dtype=gy.dtype))
+        local = xp.multiply(positive, 1 - self.negative_slope, out=xp.empty_like(positive, dtype=gy.dtype),
+                            dtype=gy.dtype)  # (a float32 loop: without dtype, bool times a float is float64)
         local += self.negative_slope
         if not autograd.is_grad_enabled():  # no graph of this backward wanted: dx into local's memory
             return Tensor(xp.multiply(gy.array, local, out=local))

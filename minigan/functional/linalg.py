@@ -57,7 +57,18 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         return squeeze(matmul(unsqueeze(a, 0), b), -2 if b.ndim > 1 else -1)
     if b.ndim == 1:
         return squeeze(matmul(a, unsqueeze(b, -1)), -1)
+    if a.ndim == b.ndim == 2 and _column_major(a if a.numel() >= b.numel() else b):
+        # the same product as (b^T a^T)^T, which comes out column-major like its larger operand: a
+        # Linear on a flattened batch-last conv output keeps the batch last (and so does its input
+        # gradient), a Linear into a conv (weight.T is column-major) makes its output batch last
+        return _mT(MatMul()(_mT(b), _mT(a)))
     return MatMul()(a, b)
+
+
+def _column_major(t: Tensor) -> bool:
+    """Whether matrix ``t`` is laid out column by column (a transposed view of a row-major one)."""
+    rows, columns = t.shape
+    return rows > 1 and columns > 1 and 0 < t.array.strides[0] < t.array.strides[1]
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor = None) -> Tensor:
