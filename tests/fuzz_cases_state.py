@@ -119,7 +119,7 @@ def _written(write):
 
 
 _backward = lambda loss, G, D: loss.backward()  # noqa: E731
-err(W, "Adam step: the message", _backward, RuntimeError, MODIFIED, "[float32 (8, 1)] input 1 of MatMul",
+err(W, "Adam step: the message", _backward, RuntimeError, MODIFIED, "[float32 (1, 8)] input 0 of MatMul",
     "version 2; expected version 1", setup=_written(_adam_step))
 for _name, _write in (("Adam step", _adam_step),
                       ("SGD step", lambda D, opt: (D[2].weight.__setattr__("grad", minigan.ones_like(D[2].weight)),

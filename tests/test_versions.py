@@ -41,7 +41,8 @@ def _d_step(G, D, d_opt, real):
 
 
 @pytest.mark.parametrize("make, real_shape, message", [
-    (_mlp_gan, (4, 3), r"\[float32 \(8, 1\)\] input 1 of MatMul is at version 2; expected version 1 instead"),
+    # D's last weight (1, 8) itself: its input is column-major (see matmul), so the product ran as (W h^T)^T
+    (_mlp_gan, (4, 3), r"\[float32 \(1, 8\)\] input 0 of MatMul is at version 2; expected version 1 instead"),
     (_conv_gan, (4, 2, 6, 6), r"\[float32 \(1, 3, 4, 4\)\] input 1 of Conv2d is at version 2; expected version 1"),
 ])
 def test_the_gan_mistake_raises_with_the_op_the_input_and_the_versions(make, real_shape, message):
